@@ -59,7 +59,8 @@ enum lc_log_level lc_log_get_level(void);
 void lc_log_set_file(FILE *f);
 void lc_log(enum lc_log_level level, const char *module, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-void lc_logv(enum lc_log_level level, const char *module, const char *fmt, va_list ap);
+void lc_logv(enum lc_log_level level, const char *module, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
 
 #define LC_ERR(mod, ...) lc_log(LC_LOG_ERR, mod, __VA_ARGS__)
 #define LC_WARN(mod, ...) lc_log(LC_LOG_WARN, mod, __VA_ARGS__)
