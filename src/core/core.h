@@ -44,6 +44,7 @@ enum lc_err {
 	LC_ESTATE = -15,   /* call not valid in the object's current state */
 	LC_ETIMEDOUT = -16,
 	LC_ECLOSED = -17,  /* the link or stream is closed */
+	LC_E2BIG = -18,    /* message larger than the allowed maximum */
 };
 
 const char *lc_strerror(int err);

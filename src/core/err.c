@@ -21,6 +21,7 @@ const char *lc_strerror(int err)
 	case LC_ESTATE: return "wrong state";
 	case LC_ETIMEDOUT: return "timed out";
 	case LC_ECLOSED: return "closed";
+	case LC_E2BIG: return "message too large";
 	}
 	return err >= 0 ? "success" : "unknown error";
 }

@@ -1,0 +1,356 @@
+/*
+ * wire: the peer messages of layercast, encoded and decoded. No I/O, no
+ * allocation, no dependency but core.
+ *
+ * One message travels as one WebSocket binary message (subprotocol
+ * layercast.v1). A message is an 8-byte common header and a body whose
+ * length the header states. Every integer is unsigned big-endian (network
+ * byte order) unless marked "signed" (two's complement). A string is a u8
+ * length followed by that many bytes, no terminator; every string byte is
+ * printable ASCII 0x20..0x7E (a host string also has no space 0x20). The
+ * decoder rejects anything that does not follow this page exactly, so a
+ * valid message has one and only one encoding (decode then encode gives the
+ * same bytes back).
+ *
+ * Common header (8 bytes)
+ *
+ *   off size field
+ *   0   2    magic 0x4C 0x43 ("LC")
+ *   2   1    version = 1 (WIRE_VERSION)
+ *   3   1    type (enum wire_type, 1..11)
+ *   4   4    body length L in bytes; the message is exactly 8 + L bytes,
+ *            and 8 + L <= WIRE_MAX_MSG (71680 = 70 KiB)
+ *
+ * Bodies (offsets from the start of the body; "var" = variable)
+ *
+ * HELLO (1): the first message each side sends on a new link.
+ *   0   2    proto      protocol feature level, 1..65535 (this code: 1)
+ *   2   1    role       flags: 0x01 SOURCE, 0x02 PEER, 0x04 TRACKER;
+ *                       at least one set, other bits 0
+ *   3   8    peer_id    random, non-zero
+ *   11  4    up_kbps    upload capacity, kbit/s (0 = unknown)
+ *   15  4    down_kbps  download capacity, kbit/s (0 = unknown)
+ *   19  2    port       advertised listen port (0 = does not listen)
+ *   21  1+n  host       advertised listen host, n 0..253 (0 = "the address
+ *                       you see me from"); printable ASCII, no space
+ *   var 1+n  stream     stream id, n 0..64, printable ASCII
+ *   var 1+n  software   software name/version, n 0..64, printable ASCII
+ *   (24..405 bytes)
+ *
+ * PEERS (2): gossip of known peers.
+ *   0   1    count      0..32 (WIRE_PEERS_MAX)
+ *   then count entries:
+ *       8    peer_id    non-zero
+ *       2    port       1..65535
+ *       1+n  host       n 1..253, printable ASCII, no space
+ *   (1..8449 bytes)
+ *
+ * HAVE (3): what the sender holds, per segment and layer.
+ *   0   1    count      segments listed, 0..64 (WIRE_HAVE_MAX)
+ *   then count entries:
+ *       4    segment
+ *       1    nlayers    0..8 (WIRE_LAYERS_MAX)
+ *       1    done       bitmap: bit l set = layer l decoded; bits >= nlayers 0
+ *       2*nlayers rank  per layer l = 0..nlayers-1: rank held, 0..256;
+ *                       a done layer has rank >= 1
+ *   (1..1409 bytes)
+ *
+ * PULL (4): a request for coded blocks.
+ *   0   4    segment
+ *   4   1    layer      0..7
+ *   5   1    flags      0x01 REPAIR: recoded blocks from any neighbour near
+ *                       the deadline; clear: an AQCS pull signal to the
+ *                       source. Other bits 0.
+ *   6   2    count      blocks wanted, 1..256
+ *   (8 bytes)
+ *
+ * BLOCK (5): one coded block of one generation (one layer of one segment).
+ *   0   4    segment
+ *   4   1    layer      0..7
+ *   5   1    flags      0x01 FORWARD (AQCS: relay it to your neighbours),
+ *                       0x02 SYSTEMATIC (coef is a unit vector: exactly one
+ *                       byte is 1, the others 0). Other bits 0.
+ *   6   2    k          blocks in the generation, 1..256
+ *   8   4    B          block size in bytes, 1..65536
+ *   12  4    gen_len    true payload length of the generation, 1..k*B
+ *   16  k    coef       coefficient vector over GF(2^8)
+ *   16+k B   payload    the coded block
+ *   (exactly 16 + k + B bytes: 18..65808)
+ *
+ * DONE (6): the sender has decoded the generation; stop sending it.
+ *   0   4    segment
+ *   4   1    layer      0..7
+ *   (5 bytes)
+ *
+ * SUBSCRIBE (7): which layers the sender wants from this neighbour.
+ *   0   1    level      highest layer wanted (layers 0..level), 0..7, or
+ *                       0xFF (WIRE_LEVEL_NONE) for no media at all
+ *   1   1    cap        highest layer the sender could ever use (display or
+ *                       decoder limit), 0..7; level <= cap unless NONE
+ *   (2 bytes)
+ *
+ * SEGMENT (8): the descriptor of a segment, sent by the source ahead of its
+ * blocks and relayed with them.
+ *   0   4    segment
+ *   4   8    capture_us wall-clock capture time, microseconds since the
+ *                       Unix epoch (signed)
+ *   12  4    duration_us 1..60000000
+ *   16  1    flags      0x01 KEYFRAME (the segment starts with a key frame);
+ *                       other bits 0
+ *   17  1    nlayers    1..8
+ *   18  26*nlayers, per layer l = 0..nlayers-1:
+ *       4    size       bytes of the layer (its generation), 0..k*B
+ *       2    k          1..256
+ *       4    B          1..65536
+ *       2    width      pixels, 1..65535
+ *       2    height     pixels, 1..65535
+ *       4    fps_milli  frames per second * 1000, 1..1000000
+ *       8    hash       FNV-1a 64 of the layer's bytes (wire_hash64)
+ *   (44..226 bytes)
+ *
+ * PING (9) / PONG (10): application-level RTT. PONG echoes the PING's nonce.
+ *   0   8    nonce      any value (e.g. the sender's clock)
+ *   (8 bytes)
+ *
+ * BYE (11): the sender is closing the link.
+ *   0   2    code       enum wire_bye_code (unknown codes are accepted, so that
+ *                       a newer peer may add reasons)
+ *   2   1+n  reason     n 0..123 (fits a WebSocket close reason),
+ *                       printable ASCII
+ *   (3..126 bytes)
+ *
+ * Errors of wire_decode(), and the WebSocket close code for each
+ * (wire_close_code()):
+ *   LC_ETRUNC    input shorter than 8 bytes, shorter than 8 + L, or a field
+ *                runs past the end of the body                     -> 1002
+ *   LC_EPROTO    bad magic; input longer than 8 + L (trailing bytes); body
+ *                longer than its fields                            -> 1002
+ *   LC_EVERSION  version byte is not WIRE_VERSION                  -> 1002
+ *   LC_ETYPE     unknown type                                      -> 1002
+ *   LC_ERANGE    a field out of its range above (k = 0, B > 65536,
+ *                gen_len > k*B, layer >= 8, counts above limits, bad
+ *                string bytes, reserved flag bits, ...)            -> 1007
+ *   LC_E2BIG     input or 8 + L larger than WIRE_MAX_MSG           -> 1009
+ * The checks run in that order: header (length, magic, version, type,
+ * size), then the body field by field.
+ */
+#ifndef LC_WIRE_H
+#define LC_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+
+#define WIRE_MAGIC0 0x4C
+#define WIRE_MAGIC1 0x43
+#define WIRE_VERSION 1
+#define WIRE_HDR_LEN 8
+#define WIRE_MAX_MSG (70 * 1024)
+#define WIRE_MAX_BODY (WIRE_MAX_MSG - WIRE_HDR_LEN)
+
+#define WIRE_LAYERS_MAX 8
+#define WIRE_K_MAX 256
+#define WIRE_B_MAX 65536
+#define WIRE_HOST_MAX 253
+#define WIRE_STREAM_MAX 64
+#define WIRE_SOFTWARE_MAX 64
+#define WIRE_REASON_MAX 123
+#define WIRE_PEERS_MAX 32
+#define WIRE_HAVE_MAX 64
+#define WIRE_DURATION_MAX 60000000u
+#define WIRE_FPS_MILLI_MAX 1000000u
+#define WIRE_LEVEL_NONE 0xFF
+#define WIRE_PROTO 1 /* HELLO.proto sent by this code */
+
+enum wire_type {
+	WIRE_HELLO = 1,
+	WIRE_PEERS = 2,
+	WIRE_HAVE = 3,
+	WIRE_PULL = 4,
+	WIRE_BLOCK = 5,
+	WIRE_DONE = 6,
+	WIRE_SUBSCRIBE = 7,
+	WIRE_SEGMENT = 8,
+	WIRE_PING = 9,
+	WIRE_PONG = 10,
+	WIRE_BYE = 11,
+};
+#define WIRE_TYPE_MAX 11
+
+/* HELLO.role */
+enum { WIRE_ROLE_SOURCE = 0x01, WIRE_ROLE_PEER = 0x02, WIRE_ROLE_TRACKER = 0x04 };
+/* PULL.flags */
+enum { WIRE_PULL_REPAIR = 0x01 };
+/* BLOCK.flags */
+enum { WIRE_BLOCK_FORWARD = 0x01, WIRE_BLOCK_SYSTEMATIC = 0x02 };
+/* SEGMENT.flags */
+enum { WIRE_SEG_KEYFRAME = 0x01 };
+
+/* BYE.code */
+enum wire_bye_code {
+	WIRE_BYE_LEAVING = 0,    /* normal departure */
+	WIRE_BYE_SHUTDOWN = 1,   /* the program is stopping */
+	WIRE_BYE_FULL = 2,       /* no room for another neighbour */
+	WIRE_BYE_DUPLICATE = 3,  /* a link to this peer already exists */
+	WIRE_BYE_SELF = 4,       /* dialled itself */
+	WIRE_BYE_STREAM = 5,     /* a different stream id */
+	WIRE_BYE_VERSION = 6,    /* incompatible protocol level */
+	WIRE_BYE_PROTOCOL = 7,   /* the peer broke the protocol */
+	WIRE_BYE_TIMEOUT = 8,    /* the peer went silent */
+	WIRE_BYE_POLICY = 9,     /* refused by local policy (e.g. banned) */
+};
+
+/* Strings are held NUL-terminated in fixed arrays. */
+struct wire_hello {
+	uint16_t proto;
+	uint8_t role;
+	uint64_t peer_id;
+	uint32_t up_kbps;
+	uint32_t down_kbps;
+	uint16_t port;
+	char host[WIRE_HOST_MAX + 1];
+	char stream[WIRE_STREAM_MAX + 1];
+	char software[WIRE_SOFTWARE_MAX + 1];
+};
+
+struct wire_peer {
+	uint64_t peer_id;
+	uint16_t port;
+	char host[WIRE_HOST_MAX + 1];
+};
+
+struct wire_peers {
+	unsigned count;
+	struct wire_peer peer[WIRE_PEERS_MAX];
+};
+
+struct wire_have_seg {
+	uint32_t segment;
+	uint8_t nlayers;
+	uint8_t done;                      /* bit l: layer l decoded */
+	uint16_t rank[WIRE_LAYERS_MAX];
+};
+
+struct wire_have {
+	unsigned count;
+	struct wire_have_seg seg[WIRE_HAVE_MAX];
+};
+
+struct wire_pull {
+	uint32_t segment;
+	uint8_t layer;
+	uint8_t flags;
+	uint16_t count;
+};
+
+/* coef and payload point into the decoded buffer (or, to encode, into the
+ * caller's memory); they are not copied by wire_decode. */
+struct wire_block {
+	uint32_t segment;
+	uint8_t layer;
+	uint8_t flags;
+	uint16_t k;
+	uint32_t block_size;
+	uint32_t gen_len;
+	const uint8_t *coef;     /* k bytes */
+	const uint8_t *payload;  /* block_size bytes */
+};
+
+struct wire_done {
+	uint32_t segment;
+	uint8_t layer;
+};
+
+struct wire_subscribe {
+	uint8_t level;
+	uint8_t cap;
+};
+
+struct wire_layer_desc {
+	uint32_t size;
+	uint16_t k;
+	uint32_t block_size;
+	uint16_t width;
+	uint16_t height;
+	uint32_t fps_milli;
+	uint64_t hash;
+};
+
+struct wire_segment {
+	uint32_t segment;
+	int64_t capture_us;
+	uint32_t duration_us;
+	uint8_t flags;
+	uint8_t nlayers;
+	struct wire_layer_desc layer[WIRE_LAYERS_MAX];
+};
+
+struct wire_ping {
+	uint64_t nonce;
+};
+
+struct wire_bye {
+	uint16_t code;
+	char reason[WIRE_REASON_MAX + 1];
+};
+
+struct wire_msg {
+	enum wire_type type;
+	union {
+		struct wire_hello hello;
+		struct wire_peers peers;
+		struct wire_have have;
+		struct wire_pull pull;
+		struct wire_block block;
+		struct wire_done done;
+		struct wire_subscribe subscribe;
+		struct wire_segment segment;
+		struct wire_ping ping; /* PING and PONG */
+		struct wire_bye bye;
+	} u;
+};
+
+/*
+ * Decode one whole message (buf, len) into *m. Returns 0 or a negative
+ * LC_E* code (see the table above); *m is undefined on error. For BLOCK,
+ * m->u.block.coef and .payload point into buf.
+ */
+int wire_decode(const uint8_t *buf, size_t len, struct wire_msg *m);
+
+/*
+ * Check only the common header of (buf, len), which may be a prefix of a
+ * message (len >= WIRE_HDR_LEN). On success returns 0 and sets *type and
+ * *total (8 + L). Errors: LC_ETRUNC (len < 8), LC_EPROTO, LC_EVERSION,
+ * LC_ETYPE, LC_E2BIG.
+ */
+int wire_peek(const uint8_t *buf, size_t len, enum wire_type *type, size_t *total);
+
+/*
+ * The encoded size of *m in bytes (> 0), or LC_ERANGE / LC_ETYPE if *m
+ * breaks a rule of the table above (the same rules the decoder checks).
+ */
+int wire_encoded_size(const struct wire_msg *m);
+
+/*
+ * Encode *m into buf (capacity cap). Returns the number of bytes written
+ * (> 0), LC_ERANGE / LC_ETYPE if *m is invalid, or LC_EFULL if cap is too
+ * small (nothing useful written then).
+ */
+int wire_encode(const struct wire_msg *m, uint8_t *buf, size_t cap);
+
+/*
+ * The WebSocket close code for a wire_decode() error: 1002 (protocol error)
+ * for LC_ETRUNC, LC_EPROTO, LC_EVERSION, LC_ETYPE; 1007 (invalid payload
+ * data) for LC_ERANGE; 1009 (message too big) for LC_E2BIG; 1000 for 0;
+ * 1011 (internal error) for anything else.
+ */
+int wire_close_code(int err);
+
+/* "HELLO", "PEERS", ...; "?" for an unknown type. */
+const char *wire_type_name(int type);
+
+/* FNV-1a 64-bit hash, the SEGMENT layer hash. */
+uint64_t wire_hash64(const void *data, size_t len);
+
+#endif
