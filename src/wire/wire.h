@@ -131,8 +131,11 @@
  *                gen_len > k*B, layer >= 8, counts above limits, bad
  *                string bytes, reserved flag bits, ...)            -> 1007
  *   LC_E2BIG     input or 8 + L larger than WIRE_MAX_MSG           -> 1009
- * The checks run in that order: header (length, magic, version, type,
- * size), then the body field by field.
+ * The checks run in this order: the header (length, magic, version, type,
+ * size); the body's structure field by field (LC_ETRUNC, or LC_ERANGE for a
+ * count, string length, k or B over its bound, or a bad string byte); bytes
+ * left over (LC_EPROTO); then the value rules (LC_ERANGE), which are the
+ * ones wire_encode() enforces, so that whatever decodes re-encodes.
  */
 #ifndef LC_WIRE_H
 #define LC_WIRE_H

@@ -1,0 +1,621 @@
+#include "wire/wire.h"
+
+#include <assert.h>
+#include <string.h>
+
+#define TRY(x)                          \
+	do {                            \
+		int err_ = (x);         \
+		if (err_ < 0)           \
+			return err_;    \
+	} while (0)
+
+/* ---- rules shared by the encoder and the decoder ------------------------ */
+
+/*
+ * A string of n bytes is valid when every byte is printable ASCII (and, for
+ * hosts, not a space). NUL is thereby excluded, which keeps the C string in
+ * the struct and the bytes on the wire in one-to-one correspondence.
+ */
+static int check_chars(const char *s, size_t n, bool host)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c > 0x7e || (host && c == ' '))
+			return LC_ERANGE;
+	}
+	return 0;
+}
+
+/* Length of a struct string, checked against its bound and its bytes. */
+static int check_str(const char *s, size_t max, bool host, size_t min)
+{
+	size_t n = strnlen(s, max + 1);
+	if (n > max || n < min)
+		return LC_ERANGE;
+	TRY(check_chars(s, n, host));
+	return (int)n;
+}
+
+static int check_layer(uint8_t layer)
+{
+	return layer < WIRE_LAYERS_MAX ? 0 : LC_ERANGE;
+}
+
+static int check_kb(uint32_t k, uint32_t b)
+{
+	if (k < 1 || k > WIRE_K_MAX || b < 1 || b > WIRE_B_MAX)
+		return LC_ERANGE;
+	return 0;
+}
+
+static int check_hello(const struct wire_hello *h, size_t *body)
+{
+	int hl, sl, wl;
+	if (h->proto == 0 || h->peer_id == 0)
+		return LC_ERANGE;
+	if (h->role == 0 || (h->role & ~(WIRE_ROLE_SOURCE | WIRE_ROLE_PEER | WIRE_ROLE_TRACKER)))
+		return LC_ERANGE;
+	TRY(hl = check_str(h->host, WIRE_HOST_MAX, true, 0));
+	TRY(sl = check_str(h->stream, WIRE_STREAM_MAX, false, 0));
+	TRY(wl = check_str(h->software, WIRE_SOFTWARE_MAX, false, 0));
+	*body = 21 + 3 + (size_t)hl + (size_t)sl + (size_t)wl;
+	return 0;
+}
+
+static int check_peers(const struct wire_peers *p, size_t *body)
+{
+	size_t n = 1;
+	if (p->count > WIRE_PEERS_MAX)
+		return LC_ERANGE;
+	for (unsigned i = 0; i < p->count; i++) {
+		const struct wire_peer *e = &p->peer[i];
+		int hl;
+		if (e->peer_id == 0 || e->port == 0)
+			return LC_ERANGE;
+		TRY(hl = check_str(e->host, WIRE_HOST_MAX, true, 1));
+		n += 11 + (size_t)hl;
+	}
+	*body = n;
+	return 0;
+}
+
+static int check_have(const struct wire_have *h, size_t *body)
+{
+	size_t n = 1;
+	if (h->count > WIRE_HAVE_MAX)
+		return LC_ERANGE;
+	for (unsigned i = 0; i < h->count; i++) {
+		const struct wire_have_seg *s = &h->seg[i];
+		if (s->nlayers > WIRE_LAYERS_MAX)
+			return LC_ERANGE;
+		if ((unsigned)s->done >> s->nlayers)
+			return LC_ERANGE;
+		for (unsigned l = 0; l < s->nlayers; l++) {
+			if (s->rank[l] > WIRE_K_MAX)
+				return LC_ERANGE;
+			if ((s->done >> l & 1) && s->rank[l] == 0)
+				return LC_ERANGE;
+		}
+		n += 6 + 2 * (size_t)s->nlayers;
+	}
+	*body = n;
+	return 0;
+}
+
+static int check_pull(const struct wire_pull *p, size_t *body)
+{
+	TRY(check_layer(p->layer));
+	if (p->flags & ~WIRE_PULL_REPAIR)
+		return LC_ERANGE;
+	if (p->count < 1 || p->count > WIRE_K_MAX)
+		return LC_ERANGE;
+	*body = 8;
+	return 0;
+}
+
+static int check_block(const struct wire_block *b, size_t *body)
+{
+	TRY(check_layer(b->layer));
+	if (b->flags & ~(WIRE_BLOCK_FORWARD | WIRE_BLOCK_SYSTEMATIC))
+		return LC_ERANGE;
+	TRY(check_kb(b->k, b->block_size));
+	if (b->gen_len < 1 || (uint64_t)b->gen_len > (uint64_t)b->k * b->block_size)
+		return LC_ERANGE;
+	if (!b->coef || !b->payload)
+		return LC_EINVAL;
+	if (b->flags & WIRE_BLOCK_SYSTEMATIC) {
+		unsigned ones = 0, others = 0;
+		for (unsigned i = 0; i < b->k; i++) {
+			ones += b->coef[i] == 1;
+			others += b->coef[i] > 1;
+		}
+		if (ones != 1 || others)
+			return LC_ERANGE;
+	}
+	*body = 16 + (size_t)b->k + b->block_size;
+	return 0;
+}
+
+static int check_subscribe(const struct wire_subscribe *s, size_t *body)
+{
+	if (s->cap >= WIRE_LAYERS_MAX)
+		return LC_ERANGE;
+	if (s->level != WIRE_LEVEL_NONE && s->level > s->cap)
+		return LC_ERANGE;
+	*body = 2;
+	return 0;
+}
+
+static int check_segment(const struct wire_segment *s, size_t *body)
+{
+	if (s->duration_us < 1 || s->duration_us > WIRE_DURATION_MAX)
+		return LC_ERANGE;
+	if (s->flags & ~WIRE_SEG_KEYFRAME)
+		return LC_ERANGE;
+	if (s->nlayers < 1 || s->nlayers > WIRE_LAYERS_MAX)
+		return LC_ERANGE;
+	for (unsigned l = 0; l < s->nlayers; l++) {
+		const struct wire_layer_desc *d = &s->layer[l];
+		TRY(check_kb(d->k, d->block_size));
+		if ((uint64_t)d->size > (uint64_t)d->k * d->block_size)
+			return LC_ERANGE;
+		if (d->width == 0 || d->height == 0)
+			return LC_ERANGE;
+		if (d->fps_milli < 1 || d->fps_milli > WIRE_FPS_MILLI_MAX)
+			return LC_ERANGE;
+	}
+	*body = 18 + 26 * (size_t)s->nlayers;
+	return 0;
+}
+
+static int check_bye(const struct wire_bye *b, size_t *body)
+{
+	int rl;
+	TRY(rl = check_str(b->reason, WIRE_REASON_MAX, false, 0));
+	*body = 3 + (size_t)rl;
+	return 0;
+}
+
+/* Validate *m and compute its body length. */
+static int check_msg(const struct wire_msg *m, size_t *body)
+{
+	switch (m->type) {
+	case WIRE_HELLO: return check_hello(&m->u.hello, body);
+	case WIRE_PEERS: return check_peers(&m->u.peers, body);
+	case WIRE_HAVE: return check_have(&m->u.have, body);
+	case WIRE_PULL: return check_pull(&m->u.pull, body);
+	case WIRE_BLOCK: return check_block(&m->u.block, body);
+	case WIRE_DONE:
+		TRY(check_layer(m->u.done.layer));
+		*body = 5;
+		return 0;
+	case WIRE_SUBSCRIBE: return check_subscribe(&m->u.subscribe, body);
+	case WIRE_SEGMENT: return check_segment(&m->u.segment, body);
+	case WIRE_PING:
+	case WIRE_PONG:
+		*body = 8;
+		return 0;
+	case WIRE_BYE: return check_bye(&m->u.bye, body);
+	}
+	return LC_ETYPE;
+}
+
+/* ---- decoding ---------------------------------------------------------- */
+
+/* A cursor over the body; every read is checked against what is left. */
+struct rd {
+	const uint8_t *p;
+	size_t left;
+};
+
+static int rd_bytes(struct rd *r, size_t n, const uint8_t **out)
+{
+	if (r->left < n)
+		return LC_ETRUNC;
+	*out = r->p;
+	r->p += n;
+	r->left -= n;
+	return 0;
+}
+
+static int rd_u8(struct rd *r, uint8_t *v)
+{
+	const uint8_t *p;
+	TRY(rd_bytes(r, 1, &p));
+	*v = p[0];
+	return 0;
+}
+
+static int rd_u16(struct rd *r, uint16_t *v)
+{
+	const uint8_t *p;
+	TRY(rd_bytes(r, 2, &p));
+	*v = lc_get_be16(p);
+	return 0;
+}
+
+static int rd_u32(struct rd *r, uint32_t *v)
+{
+	const uint8_t *p;
+	TRY(rd_bytes(r, 4, &p));
+	*v = lc_get_be32(p);
+	return 0;
+}
+
+static int rd_u64(struct rd *r, uint64_t *v)
+{
+	const uint8_t *p;
+	TRY(rd_bytes(r, 8, &p));
+	*v = lc_get_be64(p);
+	return 0;
+}
+
+/* A length-prefixed string into out[max + 1], NUL-terminated. */
+static int rd_str(struct rd *r, char *out, size_t max, bool host)
+{
+	uint8_t n;
+	const uint8_t *p;
+	TRY(rd_u8(r, &n));
+	if (n > max)
+		return LC_ERANGE;
+	TRY(rd_bytes(r, n, &p));
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return check_chars(out, n, host);
+}
+
+static int dec_hello(struct rd *r, struct wire_hello *h)
+{
+	TRY(rd_u16(r, &h->proto));
+	TRY(rd_u8(r, &h->role));
+	TRY(rd_u64(r, &h->peer_id));
+	TRY(rd_u32(r, &h->up_kbps));
+	TRY(rd_u32(r, &h->down_kbps));
+	TRY(rd_u16(r, &h->port));
+	TRY(rd_str(r, h->host, WIRE_HOST_MAX, true));
+	TRY(rd_str(r, h->stream, WIRE_STREAM_MAX, false));
+	TRY(rd_str(r, h->software, WIRE_SOFTWARE_MAX, false));
+	return 0;
+}
+
+static int dec_peers(struct rd *r, struct wire_peers *p)
+{
+	uint8_t count;
+	TRY(rd_u8(r, &count));
+	if (count > WIRE_PEERS_MAX)
+		return LC_ERANGE;
+	p->count = count;
+	for (unsigned i = 0; i < count; i++) {
+		struct wire_peer *e = &p->peer[i];
+		TRY(rd_u64(r, &e->peer_id));
+		TRY(rd_u16(r, &e->port));
+		TRY(rd_str(r, e->host, WIRE_HOST_MAX, true));
+	}
+	return 0;
+}
+
+static int dec_have(struct rd *r, struct wire_have *h)
+{
+	uint8_t count;
+	TRY(rd_u8(r, &count));
+	if (count > WIRE_HAVE_MAX)
+		return LC_ERANGE;
+	h->count = count;
+	for (unsigned i = 0; i < count; i++) {
+		struct wire_have_seg *s = &h->seg[i];
+		memset(s->rank, 0, sizeof s->rank);
+		TRY(rd_u32(r, &s->segment));
+		TRY(rd_u8(r, &s->nlayers));
+		if (s->nlayers > WIRE_LAYERS_MAX)
+			return LC_ERANGE;
+		TRY(rd_u8(r, &s->done));
+		for (unsigned l = 0; l < s->nlayers; l++)
+			TRY(rd_u16(r, &s->rank[l]));
+	}
+	return 0;
+}
+
+static int dec_pull(struct rd *r, struct wire_pull *p)
+{
+	TRY(rd_u32(r, &p->segment));
+	TRY(rd_u8(r, &p->layer));
+	TRY(rd_u8(r, &p->flags));
+	TRY(rd_u16(r, &p->count));
+	return 0;
+}
+
+static int dec_block(struct rd *r, struct wire_block *b)
+{
+	TRY(rd_u32(r, &b->segment));
+	TRY(rd_u8(r, &b->layer));
+	TRY(rd_u8(r, &b->flags));
+	TRY(rd_u16(r, &b->k));
+	TRY(rd_u32(r, &b->block_size));
+	TRY(rd_u32(r, &b->gen_len));
+	/* k and B size what follows: a wild value is a bad field, not a
+	 * short body. */
+	TRY(check_kb(b->k, b->block_size));
+	TRY(rd_bytes(r, b->k, &b->coef));
+	TRY(rd_bytes(r, b->block_size, &b->payload));
+	return 0;
+}
+
+static int dec_segment(struct rd *r, struct wire_segment *s)
+{
+	uint64_t t;
+	TRY(rd_u32(r, &s->segment));
+	TRY(rd_u64(r, &t));
+	s->capture_us = (int64_t)t;
+	TRY(rd_u32(r, &s->duration_us));
+	TRY(rd_u8(r, &s->flags));
+	TRY(rd_u8(r, &s->nlayers));
+	if (s->nlayers > WIRE_LAYERS_MAX)
+		return LC_ERANGE;
+	for (unsigned l = 0; l < s->nlayers; l++) {
+		struct wire_layer_desc *d = &s->layer[l];
+		TRY(rd_u32(r, &d->size));
+		TRY(rd_u16(r, &d->k));
+		TRY(rd_u32(r, &d->block_size));
+		TRY(rd_u16(r, &d->width));
+		TRY(rd_u16(r, &d->height));
+		TRY(rd_u32(r, &d->fps_milli));
+		TRY(rd_u64(r, &d->hash));
+	}
+	return 0;
+}
+
+static int dec_body(struct rd *r, struct wire_msg *m)
+{
+	switch (m->type) {
+	case WIRE_HELLO: return dec_hello(r, &m->u.hello);
+	case WIRE_PEERS: return dec_peers(r, &m->u.peers);
+	case WIRE_HAVE: return dec_have(r, &m->u.have);
+	case WIRE_PULL: return dec_pull(r, &m->u.pull);
+	case WIRE_BLOCK: return dec_block(r, &m->u.block);
+	case WIRE_DONE:
+		TRY(rd_u32(r, &m->u.done.segment));
+		return rd_u8(r, &m->u.done.layer);
+	case WIRE_SUBSCRIBE:
+		TRY(rd_u8(r, &m->u.subscribe.level));
+		return rd_u8(r, &m->u.subscribe.cap);
+	case WIRE_SEGMENT: return dec_segment(r, &m->u.segment);
+	case WIRE_PING:
+	case WIRE_PONG: return rd_u64(r, &m->u.ping.nonce);
+	case WIRE_BYE:
+		TRY(rd_u16(r, &m->u.bye.code));
+		return rd_str(r, m->u.bye.reason, WIRE_REASON_MAX, false);
+	}
+	return LC_ETYPE;
+}
+
+int wire_peek(const uint8_t *buf, size_t len, enum wire_type *type, size_t *total)
+{
+	uint32_t body;
+	if (len < WIRE_HDR_LEN)
+		return LC_ETRUNC;
+	if (buf[0] != WIRE_MAGIC0 || buf[1] != WIRE_MAGIC1)
+		return LC_EPROTO;
+	if (buf[2] != WIRE_VERSION)
+		return LC_EVERSION;
+	if (buf[3] < 1 || buf[3] > WIRE_TYPE_MAX)
+		return LC_ETYPE;
+	body = lc_get_be32(buf + 4);
+	if (body > WIRE_MAX_BODY)
+		return LC_E2BIG;
+	*type = (enum wire_type)buf[3];
+	*total = WIRE_HDR_LEN + (size_t)body;
+	return 0;
+}
+
+int wire_decode(const uint8_t *buf, size_t len, struct wire_msg *m)
+{
+	enum wire_type type;
+	size_t total, body;
+	struct rd r;
+
+	TRY(wire_peek(buf, len, &type, &total));
+	if (len > WIRE_MAX_MSG)
+		return LC_E2BIG;
+	if (len < total)
+		return LC_ETRUNC;
+	if (len > total)
+		return LC_EPROTO;
+
+	m->type = type;
+	r.p = buf + WIRE_HDR_LEN;
+	r.left = total - WIRE_HDR_LEN;
+	TRY(dec_body(&r, m));
+	if (r.left)
+		return LC_EPROTO;
+	/* The same value rules as the encoder, so what decodes re-encodes. */
+	TRY(check_msg(m, &body));
+	return 0;
+}
+
+/* ---- encoding ---------------------------------------------------------- */
+
+/* The encoder writes into a buffer already known to be large enough. */
+struct wr {
+	uint8_t *p;
+};
+
+static void wr_u8(struct wr *w, uint8_t v) { *w->p++ = v; }
+static void wr_u16(struct wr *w, uint16_t v) { lc_put_be16(w->p, v); w->p += 2; }
+static void wr_u32(struct wr *w, uint32_t v) { lc_put_be32(w->p, v); w->p += 4; }
+static void wr_u64(struct wr *w, uint64_t v) { lc_put_be64(w->p, v); w->p += 8; }
+
+static void wr_bytes(struct wr *w, const void *p, size_t n)
+{
+	if (n)
+		memcpy(w->p, p, n);
+	w->p += n;
+}
+
+static void wr_str(struct wr *w, const char *s)
+{
+	size_t n = strlen(s); /* already checked to be within its bound */
+	wr_u8(w, (uint8_t)n);
+	wr_bytes(w, s, n);
+}
+
+static void enc_body(struct wr *w, const struct wire_msg *m)
+{
+	switch (m->type) {
+	case WIRE_HELLO: {
+		const struct wire_hello *h = &m->u.hello;
+		wr_u16(w, h->proto);
+		wr_u8(w, h->role);
+		wr_u64(w, h->peer_id);
+		wr_u32(w, h->up_kbps);
+		wr_u32(w, h->down_kbps);
+		wr_u16(w, h->port);
+		wr_str(w, h->host);
+		wr_str(w, h->stream);
+		wr_str(w, h->software);
+		break;
+	}
+	case WIRE_PEERS:
+		wr_u8(w, (uint8_t)m->u.peers.count);
+		for (unsigned i = 0; i < m->u.peers.count; i++) {
+			const struct wire_peer *e = &m->u.peers.peer[i];
+			wr_u64(w, e->peer_id);
+			wr_u16(w, e->port);
+			wr_str(w, e->host);
+		}
+		break;
+	case WIRE_HAVE:
+		wr_u8(w, (uint8_t)m->u.have.count);
+		for (unsigned i = 0; i < m->u.have.count; i++) {
+			const struct wire_have_seg *s = &m->u.have.seg[i];
+			wr_u32(w, s->segment);
+			wr_u8(w, s->nlayers);
+			wr_u8(w, s->done);
+			for (unsigned l = 0; l < s->nlayers; l++)
+				wr_u16(w, s->rank[l]);
+		}
+		break;
+	case WIRE_PULL:
+		wr_u32(w, m->u.pull.segment);
+		wr_u8(w, m->u.pull.layer);
+		wr_u8(w, m->u.pull.flags);
+		wr_u16(w, m->u.pull.count);
+		break;
+	case WIRE_BLOCK: {
+		const struct wire_block *b = &m->u.block;
+		wr_u32(w, b->segment);
+		wr_u8(w, b->layer);
+		wr_u8(w, b->flags);
+		wr_u16(w, b->k);
+		wr_u32(w, b->block_size);
+		wr_u32(w, b->gen_len);
+		wr_bytes(w, b->coef, b->k);
+		wr_bytes(w, b->payload, b->block_size);
+		break;
+	}
+	case WIRE_DONE:
+		wr_u32(w, m->u.done.segment);
+		wr_u8(w, m->u.done.layer);
+		break;
+	case WIRE_SUBSCRIBE:
+		wr_u8(w, m->u.subscribe.level);
+		wr_u8(w, m->u.subscribe.cap);
+		break;
+	case WIRE_SEGMENT: {
+		const struct wire_segment *s = &m->u.segment;
+		wr_u32(w, s->segment);
+		wr_u64(w, (uint64_t)s->capture_us);
+		wr_u32(w, s->duration_us);
+		wr_u8(w, s->flags);
+		wr_u8(w, s->nlayers);
+		for (unsigned l = 0; l < s->nlayers; l++) {
+			const struct wire_layer_desc *d = &s->layer[l];
+			wr_u32(w, d->size);
+			wr_u16(w, d->k);
+			wr_u32(w, d->block_size);
+			wr_u16(w, d->width);
+			wr_u16(w, d->height);
+			wr_u32(w, d->fps_milli);
+			wr_u64(w, d->hash);
+		}
+		break;
+	}
+	case WIRE_PING:
+	case WIRE_PONG:
+		wr_u64(w, m->u.ping.nonce);
+		break;
+	case WIRE_BYE:
+		wr_u16(w, m->u.bye.code);
+		wr_str(w, m->u.bye.reason);
+		break;
+	}
+}
+
+int wire_encoded_size(const struct wire_msg *m)
+{
+	size_t body;
+	TRY(check_msg(m, &body));
+	/* Every valid message fits by construction of the limits. */
+	if (body > WIRE_MAX_BODY)
+		return LC_E2BIG;
+	return (int)(WIRE_HDR_LEN + body);
+}
+
+int wire_encode(const struct wire_msg *m, uint8_t *buf, size_t cap)
+{
+	int size;
+	struct wr w;
+
+	TRY(size = wire_encoded_size(m));
+	if (cap < (size_t)size)
+		return LC_EFULL;
+	buf[0] = WIRE_MAGIC0;
+	buf[1] = WIRE_MAGIC1;
+	buf[2] = WIRE_VERSION;
+	buf[3] = (uint8_t)m->type;
+	lc_put_be32(buf + 4, (uint32_t)(size - WIRE_HDR_LEN));
+	w.p = buf + WIRE_HDR_LEN;
+	enc_body(&w, m);
+	assert(w.p == buf + size);
+	return size;
+}
+
+/* ---- helpers ----------------------------------------------------------- */
+
+int wire_close_code(int err)
+{
+	switch (err) {
+	case 0: return 1000;
+	case LC_ETRUNC:
+	case LC_EPROTO:
+	case LC_EVERSION:
+	case LC_ETYPE: return 1002;
+	case LC_ERANGE: return 1007;
+	case LC_E2BIG: return 1009;
+	}
+	return 1011;
+}
+
+const char *wire_type_name(int type)
+{
+	static const char *const names[] = {
+		[WIRE_HELLO] = "HELLO", [WIRE_PEERS] = "PEERS", [WIRE_HAVE] = "HAVE",
+		[WIRE_PULL] = "PULL", [WIRE_BLOCK] = "BLOCK", [WIRE_DONE] = "DONE",
+		[WIRE_SUBSCRIBE] = "SUBSCRIBE", [WIRE_SEGMENT] = "SEGMENT",
+		[WIRE_PING] = "PING", [WIRE_PONG] = "PONG", [WIRE_BYE] = "BYE",
+	};
+	if (type < 1 || type > WIRE_TYPE_MAX)
+		return "?";
+	return names[type];
+}
+
+uint64_t wire_hash64(const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	uint64_t h = 0xcbf29ce484222325ULL;
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}

@@ -1,0 +1,776 @@
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "wire/wire.h"
+#include "wire_samples.h"
+
+static uint8_t buf[WIRE_MAX_MSG + 16];
+static uint8_t buf2[WIRE_MAX_MSG + 16];
+static uint8_t unit[WIRE_K_MAX];
+static struct wire_msg msg, msg2;
+
+static void setup(void)
+{
+	ws_init_data();
+}
+
+/* Field-by-field equality of two messages (strings and BLOCK bytes by
+ * content, list entries only up to their counts). */
+static bool msg_eq(const struct wire_msg *a, const struct wire_msg *b)
+{
+	if (a->type != b->type)
+		return false;
+	switch (a->type) {
+	case WIRE_HELLO: {
+		const struct wire_hello *x = &a->u.hello, *y = &b->u.hello;
+		return x->proto == y->proto && x->role == y->role && x->peer_id == y->peer_id &&
+		       x->up_kbps == y->up_kbps && x->down_kbps == y->down_kbps &&
+		       x->port == y->port && !strcmp(x->host, y->host) &&
+		       !strcmp(x->stream, y->stream) && !strcmp(x->software, y->software);
+	}
+	case WIRE_PEERS:
+		if (a->u.peers.count != b->u.peers.count)
+			return false;
+		for (unsigned i = 0; i < a->u.peers.count; i++) {
+			const struct wire_peer *x = &a->u.peers.peer[i], *y = &b->u.peers.peer[i];
+			if (x->peer_id != y->peer_id || x->port != y->port || strcmp(x->host, y->host))
+				return false;
+		}
+		return true;
+	case WIRE_HAVE:
+		if (a->u.have.count != b->u.have.count)
+			return false;
+		for (unsigned i = 0; i < a->u.have.count; i++) {
+			const struct wire_have_seg *x = &a->u.have.seg[i], *y = &b->u.have.seg[i];
+			if (x->segment != y->segment || x->nlayers != y->nlayers || x->done != y->done)
+				return false;
+			for (unsigned l = 0; l < x->nlayers; l++)
+				if (x->rank[l] != y->rank[l])
+					return false;
+		}
+		return true;
+	case WIRE_PULL:
+		return a->u.pull.segment == b->u.pull.segment && a->u.pull.layer == b->u.pull.layer &&
+		       a->u.pull.flags == b->u.pull.flags && a->u.pull.count == b->u.pull.count;
+	case WIRE_BLOCK: {
+		const struct wire_block *x = &a->u.block, *y = &b->u.block;
+		return x->segment == y->segment && x->layer == y->layer && x->flags == y->flags &&
+		       x->k == y->k && x->block_size == y->block_size && x->gen_len == y->gen_len &&
+		       !memcmp(x->coef, y->coef, x->k) &&
+		       !memcmp(x->payload, y->payload, x->block_size);
+	}
+	case WIRE_DONE:
+		return a->u.done.segment == b->u.done.segment && a->u.done.layer == b->u.done.layer;
+	case WIRE_SUBSCRIBE:
+		return a->u.subscribe.level == b->u.subscribe.level &&
+		       a->u.subscribe.cap == b->u.subscribe.cap;
+	case WIRE_SEGMENT: {
+		const struct wire_segment *x = &a->u.segment, *y = &b->u.segment;
+		if (x->segment != y->segment || x->capture_us != y->capture_us ||
+		    x->duration_us != y->duration_us || x->flags != y->flags ||
+		    x->nlayers != y->nlayers)
+			return false;
+		for (unsigned l = 0; l < x->nlayers; l++) {
+			const struct wire_layer_desc *c = &x->layer[l], *d = &y->layer[l];
+			if (c->size != d->size || c->k != d->k || c->block_size != d->block_size ||
+			    c->width != d->width || c->height != d->height ||
+			    c->fps_milli != d->fps_milli || c->hash != d->hash)
+				return false;
+		}
+		return true;
+	}
+	case WIRE_PING:
+	case WIRE_PONG:
+		return a->u.ping.nonce == b->u.ping.nonce;
+	case WIRE_BYE:
+		return a->u.bye.code == b->u.bye.code && !strcmp(a->u.bye.reason, b->u.bye.reason);
+	}
+	return false;
+}
+
+/* Encode sample i into buf; returns its length. */
+static size_t encode_sample(unsigned i)
+{
+	ck_assert(wire_sample(i, &msg, unit));
+	int n = wire_encode(&msg, buf, sizeof buf);
+	ck_assert_msg(n > 0, "sample %u: encode %d", i, n);
+	return (size_t)n;
+}
+
+static unsigned n_samples(void)
+{
+	unsigned n = 0;
+	while (wire_sample(n, &msg, unit))
+		n++;
+	return n;
+}
+
+START_TEST(test_roundtrip)
+{
+	unsigned n = n_samples();
+	bool seen[WIRE_TYPE_MAX + 1] = { false };
+	ck_assert_uint_ge(n, 30);
+	for (unsigned i = 0; i < n; i++) {
+		ck_assert(wire_sample(i, &msg, unit));
+		int size = wire_encoded_size(&msg);
+		ck_assert_int_gt(size, WIRE_HDR_LEN);
+		ck_assert_int_le(size, WIRE_MAX_MSG);
+		int len = wire_encode(&msg, buf, sizeof buf);
+		ck_assert_int_eq(len, size);
+		/* Exactly-sized buffer works too. */
+		ck_assert_int_eq(wire_encode(&msg, buf2, (size_t)size), size);
+		ck_assert(!memcmp(buf, buf2, (size_t)size));
+
+		enum wire_type t;
+		size_t total;
+		ck_assert_int_eq(wire_peek(buf, WIRE_HDR_LEN, &t, &total), 0);
+		ck_assert_int_eq(t, msg.type);
+		ck_assert_uint_eq(total, (size_t)len);
+
+		memset(&msg2, 0xa5, sizeof msg2);
+		ck_assert_msg(wire_decode(buf, (size_t)len, &msg2) == 0, "sample %u", i);
+		ck_assert_msg(msg_eq(&msg, &msg2), "sample %u differs", i);
+		if (msg.type == WIRE_BLOCK) {
+			/* Zero copy: coef and payload point into the input. */
+			ck_assert_ptr_eq(msg2.u.block.coef, buf + WIRE_HDR_LEN + 16);
+			ck_assert_ptr_eq(msg2.u.block.payload,
+					 buf + WIRE_HDR_LEN + 16 + msg2.u.block.k);
+		}
+		ck_assert_int_eq(wire_encode(&msg2, buf2, sizeof buf2), len);
+		ck_assert(!memcmp(buf, buf2, (size_t)len));
+		seen[msg.type] = true;
+	}
+	for (int t = 1; t <= WIRE_TYPE_MAX; t++)
+		ck_assert_msg(seen[t], "no sample of type %s", wire_type_name(t));
+}
+END_TEST
+
+/* The largest BLOCK is the largest message: it fits the limit. */
+START_TEST(test_block_extremes)
+{
+	size_t n = encode_sample(13);
+	ck_assert_uint_eq(n, WIRE_HDR_LEN + 16 + 256 + 65536);
+	ck_assert_uint_le(n, WIRE_MAX_MSG);
+	ck_assert_int_eq(wire_decode(buf, n, &msg2), 0);
+	ck_assert_uint_eq(msg2.u.block.k, 256);
+	ck_assert_uint_eq(msg2.u.block.block_size, 65536);
+	ck_assert_uint_eq(msg2.u.block.gen_len, 256u * 65536u);
+	n = encode_sample(12);
+	ck_assert_uint_eq(n, WIRE_HDR_LEN + 16 + 1 + 1);
+}
+END_TEST
+
+/* Byte-exact vectors pin the format of the header comment. */
+START_TEST(test_golden)
+{
+	static const uint8_t hello[] = {
+		0x4c, 0x43, 0x01, 0x01, 0x00, 0x00, 0x00, 0x34,
+		0x00, 0x01,                                     /* proto 1 */
+		0x02,                                           /* role PEER */
+		0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, /* peer id */
+		0x00, 0x00, 0x07, 0xd0,                         /* up 2000 */
+		0x00, 0x00, 0x1f, 0x40,                         /* down 8000 */
+		0x23, 0x28,                                     /* port 9000 */
+		9, '1', '2', '7', '.', '0', '.', '0', '.', '1',
+		4, 'd', 'e', 'm', 'o',
+		15, 'l', 'a', 'y', 'e', 'r', 'c', 'a', 's', 't', ' ', '0', '.', '1', '.', '0',
+	};
+	size_t n = encode_sample(2);
+	ck_assert_uint_eq(n, sizeof hello);
+	ck_assert(!memcmp(buf, hello, n));
+
+	static const uint8_t block[] = {
+		0x4c, 0x43, 0x01, 0x05, 0x00, 0x00, 0x00, 0x12,
+		0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x01, /* seg 0, layer 0, SYST, k 1 */
+		0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, /* B 1, gen_len 1 */
+		0x01, 0x00,                                     /* coef, payload */
+	};
+	n = encode_sample(12);
+	ck_assert_uint_eq(n, sizeof block);
+	ck_assert(!memcmp(buf, block, n - 1));
+	ck_assert_uint_eq(buf[n - 1], ws_payload[0]);
+
+	static const uint8_t pong[] = {
+		0x4c, 0x43, 0x01, 0x0a, 0x00, 0x00, 0x00, 0x08,
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	};
+	n = encode_sample(27);
+	ck_assert_uint_eq(n, sizeof pong);
+	ck_assert(!memcmp(buf, pong, n));
+
+	static const uint8_t sub[] = { 0x4c, 0x43, 0x01, 0x07, 0, 0, 0, 2, 0xff, 0x03 };
+	n = encode_sample(22);
+	ck_assert_uint_eq(n, sizeof sub);
+	ck_assert(!memcmp(buf, sub, n));
+}
+END_TEST
+
+/* Every prefix of every valid message is a truncation; so is every prefix
+ * of its body under a header that declares the shorter length. */
+START_TEST(test_truncation)
+{
+	unsigned ns = n_samples();
+	for (unsigned i = 0; i < ns; i++) {
+		size_t n = encode_sample(i);
+		for (size_t len = 0; len < n; len++)
+			ck_assert_msg(wire_decode(buf, len, &msg2) == LC_ETRUNC,
+				      "sample %u prefix %zu", i, len);
+		for (size_t body = 0; body < n - WIRE_HDR_LEN; body++) {
+			lc_put_be32(buf + 4, (uint32_t)body);
+			int rc = wire_decode(buf, WIRE_HDR_LEN + body, &msg2);
+			ck_assert_msg(rc == LC_ETRUNC, "sample %u body %zu: %d", i, body, rc);
+		}
+	}
+}
+END_TEST
+
+START_TEST(test_bad_lengths)
+{
+	unsigned ns = n_samples();
+	for (unsigned i = 0; i < ns; i++) {
+		size_t n = encode_sample(i);
+		uint32_t body = (uint32_t)(n - WIRE_HDR_LEN);
+		/* Declared longer than the buffer. */
+		lc_put_be32(buf + 4, body + 1);
+		ck_assert_int_eq(wire_decode(buf, n, &msg2), LC_ETRUNC);
+		/* Declared shorter than the buffer: trailing bytes. */
+		lc_put_be32(buf + 4, body - 1);
+		ck_assert_int_eq(wire_decode(buf, n, &msg2), LC_EPROTO);
+		/* A byte beyond the declared message. */
+		lc_put_be32(buf + 4, body);
+		buf[n] = 0;
+		ck_assert_int_eq(wire_decode(buf, n + 1, &msg2), LC_EPROTO);
+		/* The body declared and sent one byte longer than its fields. */
+		lc_put_be32(buf + 4, body + 1);
+		ck_assert_int_eq(wire_decode(buf, n + 1, &msg2), LC_EPROTO);
+		/* Oversize declarations. */
+		lc_put_be32(buf + 4, WIRE_MAX_BODY + 1);
+		ck_assert_int_eq(wire_decode(buf, n, &msg2), LC_E2BIG);
+		lc_put_be32(buf + 4, UINT32_MAX);
+		ck_assert_int_eq(wire_decode(buf, n, &msg2), LC_E2BIG);
+		lc_put_be32(buf + 4, body);
+		ck_assert_int_eq(wire_decode(buf, n, &msg2), 0);
+	}
+	/* A buffer over the maximum, whatever it declares. */
+	encode_sample(26);
+	ck_assert_int_eq(wire_decode(buf, WIRE_MAX_MSG + 1, &msg2), LC_E2BIG);
+	/* Exactly the maximum is not oversize: it fails on its content. */
+	lc_put_be32(buf + 4, WIRE_MAX_BODY);
+	memset(buf + WIRE_HDR_LEN, 0, WIRE_MAX_BODY);
+	ck_assert_int_eq(wire_decode(buf, WIRE_MAX_MSG, &msg2), LC_EPROTO);
+	enum wire_type t;
+	size_t total;
+	ck_assert_int_eq(wire_peek(buf, WIRE_HDR_LEN, &t, &total), 0);
+	ck_assert_uint_eq(total, WIRE_MAX_MSG);
+	lc_put_be32(buf + 4, WIRE_MAX_BODY + 1);
+	ck_assert_int_eq(wire_peek(buf, WIRE_HDR_LEN, &t, &total), LC_E2BIG);
+	ck_assert_int_eq(wire_peek(buf, WIRE_HDR_LEN - 1, &t, &total), LC_ETRUNC);
+}
+END_TEST
+
+START_TEST(test_bad_header)
+{
+	enum wire_type t;
+	size_t total;
+	size_t n = encode_sample(2);
+	static const struct { unsigned off; uint8_t val; int err; } cases[] = {
+		{ 0, 0x00, LC_EPROTO }, { 0, 0x43, LC_EPROTO }, { 1, 0x4c, LC_EPROTO },
+		{ 1, 0xff, LC_EPROTO }, { 2, 0, LC_EVERSION }, { 2, 2, LC_EVERSION },
+		{ 2, 0xff, LC_EVERSION }, { 3, 0, LC_ETYPE }, { 3, WIRE_TYPE_MAX + 1, LC_ETYPE },
+		{ 3, 0xff, LC_ETYPE }, { 3, 0x81, LC_ETYPE },
+	};
+	for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+		uint8_t old = buf[cases[c].off];
+		buf[cases[c].off] = cases[c].val;
+		ck_assert_msg(wire_decode(buf, n, &msg2) == cases[c].err, "case %zu", c);
+		ck_assert_int_eq(wire_peek(buf, n, &t, &total), cases[c].err);
+		buf[cases[c].off] = old;
+	}
+	ck_assert_int_eq(wire_decode(buf, n, &msg2), 0);
+	/* Another type's valid body under this header is malformed. */
+	buf[3] = WIRE_PING;
+	ck_assert_int_lt(wire_decode(buf, n, &msg2), 0);
+	ck_assert_int_eq(wire_decode(NULL, 0, &msg2), LC_ETRUNC);
+}
+END_TEST
+
+/* Patch bytes of sample i's body at off and expect err. */
+static void patch_expect(unsigned i, size_t off, const uint8_t *bytes, size_t nb, int err)
+{
+	size_t n = encode_sample(i);
+	ck_assert_uint_le(WIRE_HDR_LEN + off + nb, n);
+	memcpy(buf + WIRE_HDR_LEN + off, bytes, nb);
+	int rc = wire_decode(buf, n, &msg2);
+	ck_assert_msg(rc == err, "sample %u off %zu: got %d want %d", i, off, rc, err);
+}
+#define PATCH(i, off, err, ...)                                                     \
+	do {                                                                        \
+		static const uint8_t b_[] = { __VA_ARGS__ };                        \
+		patch_expect(i, off, b_, sizeof b_, err);                           \
+	} while (0)
+
+/* Decode a body built by hand under a valid header. */
+static int raw_decode(uint8_t type, const uint8_t *body, size_t n)
+{
+	buf[0] = WIRE_MAGIC0;
+	buf[1] = WIRE_MAGIC1;
+	buf[2] = WIRE_VERSION;
+	buf[3] = type;
+	lc_put_be32(buf + 4, (uint32_t)n);
+	memcpy(buf + WIRE_HDR_LEN, body, n);
+	return wire_decode(buf, WIRE_HDR_LEN + n, &msg2);
+}
+
+START_TEST(test_bad_fields_hello)
+{
+	/* Sample 2 at the offsets of the table: proto 0, role 3..11, peer 3..10,
+	 * port 19, host 21 ("127.0.0.1"), stream 31, software 36. */
+	PATCH(2, 0, LC_ERANGE, 0, 0);
+	PATCH(2, 2, LC_ERANGE, 0);
+	PATCH(2, 2, LC_ERANGE, 0x08);
+	PATCH(2, 2, LC_ERANGE, 0x82);
+	PATCH(2, 3, LC_ERANGE, 0, 0, 0, 0, 0, 0, 0, 0);
+	PATCH(2, 22, LC_ERANGE, ' ');
+	PATCH(2, 22, LC_ERANGE, 0);
+	PATCH(2, 22, LC_ERANGE, 0x7f);
+	PATCH(2, 22, LC_ERANGE, 0x80);
+	PATCH(2, 22, LC_ERANGE, '\n');
+	PATCH(2, 32, LC_ERANGE, 0);
+	PATCH(2, 32, LC_ERANGE, 0x1f);
+	PATCH(2, 37, LC_ERANGE, 0xff);
+	PATCH(2, 36, LC_ERANGE, WIRE_SOFTWARE_MAX + 1);
+	/* A string length past the body. */
+	PATCH(2, 36, LC_ETRUNC, 16);
+	/* Spaces are fine outside hosts; these patches keep it valid. */
+	PATCH(2, 32, 0, ' ');
+	PATCH(2, 37, 0, '~');
+	PATCH(2, 0, 0, 0xff, 0xff);
+
+	/* Strings one byte over their bound. */
+	static uint8_t body[600];
+	size_t n = 0;
+	memset(body, 0, sizeof body);
+	lc_put_be16(body, 1);
+	body[2] = WIRE_ROLE_PEER;
+	body[10] = 1; /* peer id 1 */
+	n = 21;
+	body[n++] = WIRE_HOST_MAX + 1;
+	memset(body + n, 'h', WIRE_HOST_MAX + 1);
+	n += WIRE_HOST_MAX + 1;
+	body[n++] = 0;
+	body[n++] = 0;
+	ck_assert_int_eq(raw_decode(WIRE_HELLO, body, n), LC_ERANGE);
+	/* At the bound it is valid; one byte after it is trailing garbage. */
+	n = 21;
+	body[n++] = WIRE_HOST_MAX;
+	memset(body + n, 'h', WIRE_HOST_MAX);
+	n += WIRE_HOST_MAX;
+	body[n++] = 0;
+	body[n++] = 0;
+	ck_assert_int_eq(raw_decode(WIRE_HELLO, body, n), 0);
+	ck_assert_uint_eq(strlen(msg2.u.hello.host), WIRE_HOST_MAX);
+	body[n] = 0;
+	ck_assert_int_eq(raw_decode(WIRE_HELLO, body, n + 1), LC_EPROTO);
+
+	n = 21;
+	body[n++] = 0;
+	body[n++] = WIRE_STREAM_MAX + 1;
+	memset(body + n, 's', WIRE_STREAM_MAX + 1);
+	n += WIRE_STREAM_MAX + 1;
+	body[n++] = 0;
+	ck_assert_int_eq(raw_decode(WIRE_HELLO, body, n), LC_ERANGE);
+}
+END_TEST
+
+START_TEST(test_bad_fields_lists)
+{
+	/* PEERS, sample 4: count 0, id 1..8, port 9, host 11. */
+	PATCH(4, 0, LC_ERANGE, WIRE_PEERS_MAX + 1);
+	PATCH(4, 0, LC_ERANGE, 0xff);
+	PATCH(4, 0, LC_ETRUNC, 2);
+	PATCH(4, 0, LC_EPROTO, 0);
+	PATCH(4, 1, LC_ERANGE, 0, 0, 0, 0, 0, 0, 0, 0);
+	PATCH(4, 9, LC_ERANGE, 0, 0);
+	PATCH(4, 12, LC_ERANGE, ' ');
+	static const uint8_t empty_host[] = { 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0 };
+	ck_assert_int_eq(raw_decode(WIRE_PEERS, empty_host, sizeof empty_host), LC_ERANGE);
+
+	/* HAVE, sample 9: count 0; entry 0 at 1: seg 1..4, nlayers 5, done 6,
+	 * ranks 7..12; entry 1 at 13: nlayers 17, done 18, ranks 19..26. */
+	PATCH(9, 0, LC_ERANGE, WIRE_HAVE_MAX + 1);
+	PATCH(9, 0, LC_ETRUNC, 3);
+	PATCH(9, 5, LC_ERANGE, WIRE_LAYERS_MAX + 1);
+	PATCH(9, 6, LC_ERANGE, 0x09);          /* bit 3 with 3 layers */
+	PATCH(9, 6, LC_ERANGE, 0x04);          /* done, rank 0 */
+	PATCH(9, 7, LC_ERANGE, 0x01, 0x01);    /* rank 257 */
+	PATCH(9, 7, LC_ERANGE, 0xff, 0xff);
+	PATCH(9, 19, LC_ERANGE, 0x01, 0x01);
+	PATCH(9, 18, LC_ERANGE, 0x80);
+	PATCH(9, 18, 0, 0x0e);                 /* done 1..3: ranks 1, 255, 256 */
+	PATCH(9, 7, 0, 0x01, 0x00);            /* rank 256 */
+	static const uint8_t have9[] = { 1, 0, 0, 0, 1, 9, 0 };
+	ck_assert_int_eq(raw_decode(WIRE_HAVE, have9, sizeof have9), LC_ERANGE);
+}
+END_TEST
+
+START_TEST(test_bad_fields_block)
+{
+	/* Sample 16: seg 0, layer 4, flags 5, k 6, B 8, gen_len 12, coef 16
+	 * (k = 16, unit at 5), payload 32 (B = 1400). */
+	PATCH(16, 4, LC_ERANGE, WIRE_LAYERS_MAX);
+	PATCH(16, 4, LC_ERANGE, 0xff);
+	PATCH(16, 5, LC_ERANGE, 0x04);
+	PATCH(16, 5, LC_ERANGE, 0x80);
+	PATCH(16, 6, LC_ERANGE, 0, 0);
+	PATCH(16, 6, LC_ERANGE, 0x01, 0x01);
+	PATCH(16, 6, LC_ERANGE, 0xff, 0xff);
+	PATCH(16, 8, LC_ERANGE, 0, 0, 0, 0);
+	PATCH(16, 8, LC_ERANGE, 0, 1, 0, 1);
+	PATCH(16, 8, LC_ERANGE, 0xff, 0xff, 0xff, 0xff);
+	PATCH(16, 12, LC_ERANGE, 0, 0, 0, 0);
+	PATCH(16, 12, LC_ERANGE, 0, 0, 0x57, 0x81);  /* 16 * 1400 + 1 */
+	PATCH(16, 12, 0, 0, 0, 0x57, 0x80);          /* 16 * 1400 */
+	PATCH(16, 12, LC_ERANGE, 0xff, 0xff, 0xff, 0xff);
+	/* k or B that disagree with the body length. */
+	PATCH(16, 6, LC_ETRUNC, 0, 17);
+	PATCH(16, 6, LC_EPROTO, 0, 15);
+	PATCH(16, 8, LC_ETRUNC, 0, 0, 0x05, 0x79);
+	PATCH(16, 8, LC_EPROTO, 0, 0, 0x05, 0x77);
+	/* SYSTEMATIC needs a unit coefficient vector. */
+	PATCH(16, 16 + 5, LC_ERANGE, 0);
+	PATCH(16, 16 + 5, LC_ERANGE, 2);
+	PATCH(16, 16, LC_ERANGE, 1);
+	PATCH(16, 16 + 15, LC_ERANGE, 0x80);
+	PATCH(16, 16, 0, 1, 0, 0, 0, 0, 0);
+	/* Without the flag any coefficients go. */
+	PATCH(16, 5, 0, WIRE_BLOCK_FORWARD);
+	/* Sample 13, k = 256, B = 65536: bigger k or B are out of range. */
+	PATCH(13, 6, LC_ERANGE, 0x01, 0x01);
+	PATCH(13, 8, LC_ERANGE, 0x00, 0x01, 0x00, 0x01);
+	PATCH(13, 12, LC_ERANGE, 0x01, 0x00, 0x00, 0x01);
+}
+END_TEST
+
+START_TEST(test_bad_fields_small)
+{
+	/* PULL, sample 11: seg 0, layer 4, flags 5, count 6. */
+	PATCH(11, 4, LC_ERANGE, WIRE_LAYERS_MAX);
+	PATCH(11, 5, LC_ERANGE, 0x02);
+	PATCH(11, 5, LC_ERANGE, 0xff);
+	PATCH(11, 5, 0, 0x00);
+	PATCH(11, 6, LC_ERANGE, 0, 0);
+	PATCH(11, 6, LC_ERANGE, 0x01, 0x01);
+	PATCH(11, 6, LC_ERANGE, 0xff, 0xff);
+	/* DONE, sample 19: layer 4. */
+	PATCH(19, 4, LC_ERANGE, WIRE_LAYERS_MAX);
+	PATCH(19, 4, LC_ERANGE, 0xff);
+	/* SUBSCRIBE, sample 21: level 0, cap 1. */
+	PATCH(21, 1, LC_ERANGE, WIRE_LAYERS_MAX);
+	PATCH(21, 1, LC_ERANGE, 3);           /* level 7 > cap 3 */
+	PATCH(21, 0, LC_ERANGE, WIRE_LAYERS_MAX);
+	PATCH(21, 0, LC_ERANGE, 0xfe);
+	PATCH(21, 0, 0, WIRE_LEVEL_NONE);
+	PATCH(22, 1, LC_ERANGE, 0xff);        /* NONE with cap out of range */
+	/* BYE, sample 31: code 0, reason 2. */
+	PATCH(31, 3, LC_ERANGE, 0);
+	PATCH(31, 3, LC_ERANGE, 0x7f);
+	PATCH(31, 3, LC_ERANGE, 0xc3);
+	PATCH(31, 2, LC_ETRUNC, 15);
+	PATCH(31, 2, LC_EPROTO, 13);
+	PATCH(31, 0, 0, 0xff, 0xff);          /* unknown codes pass */
+	static uint8_t body[3 + WIRE_REASON_MAX + 1];
+	memset(body, 'r', sizeof body);
+	body[0] = 0;
+	body[1] = 0;
+	body[2] = WIRE_REASON_MAX + 1;
+	ck_assert_int_eq(raw_decode(WIRE_BYE, body, sizeof body), LC_ERANGE);
+	body[2] = WIRE_REASON_MAX;
+	ck_assert_int_eq(raw_decode(WIRE_BYE, body, sizeof body - 1), 0);
+	/* PING/PONG: 8 bytes exactly. */
+	static const uint8_t ping9[9] = { 0 };
+	ck_assert_int_eq(raw_decode(WIRE_PING, ping9, 9), LC_EPROTO);
+	ck_assert_int_eq(raw_decode(WIRE_PONG, ping9, 7), LC_ETRUNC);
+	ck_assert_int_eq(raw_decode(WIRE_PONG, ping9, 8), 0);
+}
+END_TEST
+
+START_TEST(test_bad_fields_segment)
+{
+	/* Sample 25: seg 0, capture 4, duration 12, flags 16, nlayers 17,
+	 * layer l at 18 + 26 l: size +0, k +4, B +6, width +10, height +12,
+	 * fps +14, hash +18. */
+	PATCH(25, 12, LC_ERANGE, 0, 0, 0, 0);
+	PATCH(25, 12, LC_ERANGE, 0x03, 0x93, 0x87, 0x01);  /* 60000001 */
+	PATCH(25, 12, 0, 0x03, 0x93, 0x87, 0x00);
+	PATCH(25, 16, LC_ERANGE, 0x02);
+	PATCH(25, 16, 0, 0x00);
+	PATCH(25, 17, LC_ERANGE, WIRE_LAYERS_MAX + 1);
+	PATCH(25, 17, LC_ETRUNC, 5);
+	PATCH(25, 17, LC_EPROTO, 3);
+	for (unsigned l = 0; l < 4; l++) {
+		size_t o = 18 + 26 * l;
+		PATCH(25, o + 4, LC_ERANGE, 0, 0);
+		PATCH(25, o + 4, LC_ERANGE, 0x01, 0x01);
+		PATCH(25, o + 6, LC_ERANGE, 0, 0, 0, 0);
+		PATCH(25, o + 6, LC_ERANGE, 0, 1, 0, 1);
+		PATCH(25, o + 0, LC_ERANGE, 0xff, 0xff, 0xff, 0xff);
+		PATCH(25, o + 10, LC_ERANGE, 0, 0);
+		PATCH(25, o + 12, LC_ERANGE, 0, 0);
+		PATCH(25, o + 14, LC_ERANGE, 0, 0, 0, 0);
+		PATCH(25, o + 14, LC_ERANGE, 0, 0x0f, 0x42, 0x41);  /* 1000001 */
+		PATCH(25, o + 14, 0, 0, 0x0f, 0x42, 0x40);
+		PATCH(25, o + 18, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+	}
+	/* size == k * B is the largest valid size: layer 0 is k 8, B 1400. */
+	PATCH(25, 18, 0, 0, 0, 0x2b, 0xc0);
+	PATCH(25, 18, LC_ERANGE, 0, 0, 0x2b, 0xc1);
+	static const uint8_t zero_layers[18] = { 0 };
+	static uint8_t zl[18];
+	memcpy(zl, zero_layers, sizeof zl);
+	zl[15] = 1; /* duration 1 */
+	ck_assert_int_eq(raw_decode(WIRE_SEGMENT, zl, sizeof zl), LC_ERANGE);
+}
+END_TEST
+
+/* The encoder refuses what the decoder would refuse. */
+START_TEST(test_encode_invalid)
+{
+	wire_sample(2, &msg, unit);
+	msg.u.hello.peer_id = 0;
+	ck_assert_int_eq(wire_encoded_size(&msg), LC_ERANGE);
+	ck_assert_int_eq(wire_encode(&msg, buf, sizeof buf), LC_ERANGE);
+	wire_sample(2, &msg, unit);
+	memset(msg.u.hello.host, 'h', sizeof msg.u.hello.host); /* no NUL: 254 */
+	ck_assert_int_eq(wire_encode(&msg, buf, sizeof buf), LC_ERANGE);
+	wire_sample(2, &msg, unit);
+	strcpy(msg.u.hello.host, "a b");
+	ck_assert_int_eq(wire_encode(&msg, buf, sizeof buf), LC_ERANGE);
+	wire_sample(2, &msg, unit);
+	strcpy(msg.u.hello.software, "tab\there");
+	ck_assert_int_eq(wire_encode(&msg, buf, sizeof buf), LC_ERANGE);
+	wire_sample(2, &msg, unit);
+	msg.u.hello.role = 0x10;
+	ck_assert_int_eq(wire_encode(&msg, buf, sizeof buf), LC_ERANGE);
+
+	wire_sample(4, &msg, unit);
+	msg.u.peers.count = WIRE_PEERS_MAX + 1;
+	ck_assert_int_eq(wire_encode(&msg, buf, sizeof buf), LC_ERANGE);
+	wire_sample(4, &msg, unit);
+	msg.u.peers.peer[0].host[0] = '\0';
+	ck_assert_int_eq(wire_encode(&msg, buf, sizeof buf), LC_ERANGE);
+
+	wire_sample(9, &msg, unit);
+	msg.u.have.count = WIRE_HAVE_MAX + 1;
+	ck_assert_int_eq(wire_encode(&msg, buf, sizeof buf), LC_ERANGE);
+	wire_sample(9, &msg, unit);
+	msg.u.have.seg[1].nlayers = WIRE_LAYERS_MAX + 1;
+	ck_assert_int_eq(wire_encode(&msg, buf, sizeof buf), LC_ERANGE);
+	wire_sample(9, &msg, unit);
+	msg.u.have.seg[0].rank[0] = 257;
+	ck_assert_int_eq(wire_encode(&msg, buf, sizeof buf), LC_ERANGE);
+
+	wire_sample(16, &msg, unit);
+	msg.u.block.k = 0;
+	ck_assert_int_eq(wire_encode(&msg, buf, sizeof buf), LC_ERANGE);
+	wire_sample(16, &msg, unit);
+	msg.u.block.k = 257;
+	ck_assert_int_eq(wire_encode(&msg, buf, sizeof buf), LC_ERANGE);
+	wire_sample(16, &msg, unit);
+	msg.u.block.block_size = WIRE_B_MAX + 1;
+	ck_assert_int_eq(wire_encode(&msg, buf, sizeof buf), LC_ERANGE);
+	wire_sample(16, &msg, unit);
+	msg.u.block.gen_len = 16 * 1400 + 1;
+	ck_assert_int_eq(wire_encode(&msg, buf, sizeof buf), LC_ERANGE);
+	wire_sample(16, &msg, unit);
+	msg.u.block.payload = NULL;
+	ck_assert_int_eq(wire_encode(&msg, buf, sizeof buf), LC_EINVAL);
+
+	wire_sample(25, &msg, unit);
+	msg.u.segment.nlayers = 0;
+	ck_assert_int_eq(wire_encode(&msg, buf, sizeof buf), LC_ERANGE);
+	wire_sample(21, &msg, unit);
+	msg.u.subscribe.cap = 2;
+	ck_assert_int_eq(wire_encode(&msg, buf, sizeof buf), LC_ERANGE);
+	wire_sample(31, &msg, unit);
+	memset(msg.u.bye.reason, 'x', sizeof msg.u.bye.reason);
+	ck_assert_int_eq(wire_encode(&msg, buf, sizeof buf), LC_ERANGE);
+
+	wire_sample(26, &msg, unit);
+	msg.type = (enum wire_type)0;
+	ck_assert_int_eq(wire_encode(&msg, buf, sizeof buf), LC_ETYPE);
+	msg.type = (enum wire_type)(WIRE_TYPE_MAX + 1);
+	ck_assert_int_eq(wire_encoded_size(&msg), LC_ETYPE);
+
+	/* Every buffer too small by any amount is refused. */
+	unsigned ns = n_samples();
+	for (unsigned i = 0; i < ns; i++) {
+		wire_sample(i, &msg, unit);
+		int size = wire_encoded_size(&msg);
+		ck_assert_int_gt(size, 0);
+		ck_assert_int_eq(wire_encode(&msg, buf, 0), LC_EFULL);
+		ck_assert_int_eq(wire_encode(&msg, buf, (size_t)size - 1), LC_EFULL);
+		if (size < 1000)
+			for (int cap = 0; cap < size; cap++)
+				ck_assert_int_eq(wire_encode(&msg, buf, (size_t)cap), LC_EFULL);
+	}
+}
+END_TEST
+
+START_TEST(test_helpers)
+{
+	ck_assert_int_eq(wire_close_code(0), 1000);
+	ck_assert_int_eq(wire_close_code(LC_ETRUNC), 1002);
+	ck_assert_int_eq(wire_close_code(LC_EPROTO), 1002);
+	ck_assert_int_eq(wire_close_code(LC_EVERSION), 1002);
+	ck_assert_int_eq(wire_close_code(LC_ETYPE), 1002);
+	ck_assert_int_eq(wire_close_code(LC_ERANGE), 1007);
+	ck_assert_int_eq(wire_close_code(LC_E2BIG), 1009);
+	ck_assert_int_eq(wire_close_code(LC_ENOMEM), 1011);
+	ck_assert_str_eq(wire_type_name(WIRE_HELLO), "HELLO");
+	ck_assert_str_eq(wire_type_name(WIRE_SEGMENT), "SEGMENT");
+	ck_assert_str_eq(wire_type_name(WIRE_BYE), "BYE");
+	ck_assert_str_eq(wire_type_name(0), "?");
+	ck_assert_str_eq(wire_type_name(WIRE_TYPE_MAX + 1), "?");
+	ck_assert_str_eq(wire_type_name(-1), "?");
+	for (int t = 1; t <= WIRE_TYPE_MAX; t++)
+		ck_assert_str_ne(wire_type_name(t), "?");
+	/* FNV-1a 64 reference values. */
+	ck_assert(wire_hash64("", 0) == 0xcbf29ce484222325ULL);
+	ck_assert(wire_hash64("a", 1) == 0xaf63dc4c8601ec8cULL);
+	ck_assert(wire_hash64("foobar", 6) == 0x85944171f73967e8ULL);
+}
+END_TEST
+
+/* Decode, and if that succeeds the bytes must re-encode identically. */
+static void check_any(const uint8_t *p, size_t n)
+{
+	int rc = wire_decode(p, n, &msg2);
+	if (rc == 0) {
+		int m = wire_encode(&msg2, buf2, sizeof buf2);
+		ck_assert_int_eq(m, (int)n);
+		ck_assert(!memcmp(p, buf2, n));
+	} else {
+		ck_assert(rc == LC_ETRUNC || rc == LC_EPROTO || rc == LC_EVERSION ||
+			  rc == LC_ETYPE || rc == LC_ERANGE || rc == LC_E2BIG);
+	}
+}
+
+/* Every byte of every sample (the first 400 of the big ones) set to a few
+ * values; then random multi-byte mutations. */
+START_TEST(test_mutations)
+{
+	static const uint8_t vals[] = { 0x00, 0x01, 0x02, 0x08, 0x20, 0x7f, 0x80, 0xff };
+	unsigned ns = n_samples();
+	struct lc_rng rng;
+	lc_rng_seed(&rng, 1234);
+	unsigned ok = 0, total = 0;
+	for (unsigned i = 0; i < ns; i++) {
+		size_t n = encode_sample(i);
+		size_t lim = n < 400 ? n : 400;
+		for (size_t pos = 0; pos < lim; pos++) {
+			uint8_t old = buf[pos];
+			for (size_t v = 0; v < sizeof vals; v++) {
+				buf[pos] = vals[v];
+				check_any(buf, n);
+				ok += wire_decode(buf, n, &msg2) == 0;
+				total++;
+			}
+			buf[pos] = (uint8_t)(old ^ 1);
+			check_any(buf, n);
+			buf[pos] = old;
+		}
+		for (int it = 0; it < 300; it++) {
+			uint8_t m[1024];
+			size_t len = n < sizeof m ? n : sizeof m;
+			memcpy(m, buf, len);
+			unsigned flips = 1 + lc_rng_below(&rng, 4);
+			for (unsigned f = 0; f < flips; f++)
+				m[lc_rng_below(&rng, (uint32_t)len)] = (uint8_t)lc_rng_next(&rng);
+			check_any(m, len);
+			check_any(m, lc_rng_below(&rng, (uint32_t)len + 1));
+		}
+	}
+	/* Many mutations stay valid (values inside their ranges). */
+	ck_assert_uint_gt(ok, total / 20);
+}
+END_TEST
+
+/* Random valid messages round-trip. */
+START_TEST(test_random_roundtrip)
+{
+	struct lc_rng rng;
+	lc_rng_seed(&rng, 99);
+	unsigned ns = n_samples();
+	for (int it = 0; it < 3000; it++) {
+		wire_sample(lc_rng_below(&rng, ns), &msg, unit);
+		switch (msg.type) {
+		case WIRE_HELLO:
+			msg.u.hello.peer_id = lc_rng_next(&rng) | 1;
+			msg.u.hello.up_kbps = (uint32_t)lc_rng_next(&rng);
+			ws_str(msg.u.hello.software, lc_rng_below(&rng, WIRE_SOFTWARE_MAX + 1), false);
+			break;
+		case WIRE_BLOCK:
+			if (!(msg.u.block.flags & WIRE_BLOCK_SYSTEMATIC)) {
+				msg.u.block.k = (uint16_t)(1 + lc_rng_below(&rng, WIRE_K_MAX));
+				msg.u.block.block_size = 1 + lc_rng_below(&rng, 2000);
+				msg.u.block.gen_len = 1 + lc_rng_below(&rng,
+					(uint32_t)msg.u.block.k * msg.u.block.block_size);
+			}
+			break;
+		case WIRE_HAVE:
+			msg.u.have.count = lc_rng_below(&rng, WIRE_HAVE_MAX + 1);
+			for (unsigned j = 0; j < msg.u.have.count; j++) {
+				struct wire_have_seg *s = &msg.u.have.seg[j];
+				s->segment = (uint32_t)lc_rng_next(&rng);
+				s->nlayers = (uint8_t)lc_rng_below(&rng, WIRE_LAYERS_MAX + 1);
+				s->done = 0;
+				for (unsigned l = 0; l < s->nlayers; l++) {
+					s->rank[l] = (uint16_t)lc_rng_below(&rng, WIRE_K_MAX + 1);
+					if (s->rank[l] && lc_rng_below(&rng, 2))
+						s->done |= (uint8_t)(1u << l);
+				}
+			}
+			break;
+		case WIRE_PING:
+		case WIRE_PONG:
+			msg.u.ping.nonce = lc_rng_next(&rng);
+			break;
+		default:
+			break;
+		}
+		int n = wire_encode(&msg, buf, sizeof buf);
+		ck_assert_int_gt(n, 0);
+		ck_assert_int_eq(wire_decode(buf, (size_t)n, &msg2), 0);
+		ck_assert(msg_eq(&msg, &msg2));
+		ck_assert_int_eq(wire_encode(&msg2, buf2, sizeof buf2), n);
+		ck_assert(!memcmp(buf, buf2, (size_t)n));
+	}
+}
+END_TEST
+
+Suite *suite_wire(void)
+{
+	Suite *s = suite_create("wire");
+	TCase *tc = tcase_create("wire");
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_roundtrip);
+	tcase_add_test(tc, test_block_extremes);
+	tcase_add_test(tc, test_golden);
+	tcase_add_test(tc, test_truncation);
+	tcase_add_test(tc, test_bad_lengths);
+	tcase_add_test(tc, test_bad_header);
+	tcase_add_test(tc, test_bad_fields_hello);
+	tcase_add_test(tc, test_bad_fields_lists);
+	tcase_add_test(tc, test_bad_fields_block);
+	tcase_add_test(tc, test_bad_fields_small);
+	tcase_add_test(tc, test_bad_fields_segment);
+	tcase_add_test(tc, test_encode_invalid);
+	tcase_add_test(tc, test_helpers);
+	tcase_add_test(tc, test_mutations);
+	tcase_add_test(tc, test_random_roundtrip);
+	suite_add_tcase(s, tc);
+	return s;
+}
