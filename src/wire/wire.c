@@ -580,6 +580,37 @@ int wire_encode(const struct wire_msg *m, uint8_t *buf, size_t cap)
 	return size;
 }
 
+int wire_encode_block_head(const struct wire_block *b, uint8_t *buf, size_t cap)
+{
+	struct wire_block v = *b;
+	struct wire_msg m;
+	size_t body;
+	struct wr w;
+
+	/* Validate with a stand-in payload pointer: only coef is read. */
+	if (!v.payload)
+		v.payload = buf;
+	m.type = WIRE_BLOCK;
+	m.u.block = v;
+	TRY(check_msg(&m, &body));
+	if (cap < WIRE_HDR_LEN + body)
+		return LC_EFULL;
+	buf[0] = WIRE_MAGIC0;
+	buf[1] = WIRE_MAGIC1;
+	buf[2] = WIRE_VERSION;
+	buf[3] = WIRE_BLOCK;
+	lc_put_be32(buf + 4, (uint32_t)body);
+	w.p = buf + WIRE_HDR_LEN;
+	wr_u32(&w, v.segment);
+	wr_u8(&w, v.layer);
+	wr_u8(&w, v.flags);
+	wr_u16(&w, v.k);
+	wr_u32(&w, v.block_size);
+	wr_u32(&w, v.gen_len);
+	wr_bytes(&w, v.coef, v.k);
+	return (int)(w.p - buf);
+}
+
 /* ---- helpers ----------------------------------------------------------- */
 
 int wire_close_code(int err)

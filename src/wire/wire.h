@@ -343,6 +343,16 @@ int wire_encoded_size(const struct wire_msg *m);
 int wire_encode(const struct wire_msg *m, uint8_t *buf, size_t cap);
 
 /*
+ * Zero-copy BLOCK: encode everything of the BLOCK *b up to its payload (the
+ * header, the fields and the coefficients: 24 + k bytes) into buf, so that
+ * the caller can produce the block_size payload bytes right after it (e.g.
+ * recode into the send buffer). b->payload is not read and may be NULL.
+ * Returns the head length, or LC_ERANGE / LC_EINVAL / LC_EFULL as
+ * wire_encode(); cap must hold the whole message (head + block_size).
+ */
+int wire_encode_block_head(const struct wire_block *b, uint8_t *buf, size_t cap);
+
+/*
  * The WebSocket close code for a wire_decode() error: 1002 (protocol error)
  * for LC_ETRUNC, LC_EPROTO, LC_EVERSION, LC_ETYPE; 1007 (invalid payload
  * data) for LC_ERANGE; 1009 (message too big) for LC_E2BIG; 1000 for 0;

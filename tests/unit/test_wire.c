@@ -618,6 +618,39 @@ START_TEST(test_encode_invalid)
 }
 END_TEST
 
+/* The zero-copy head plus the payload is the whole BLOCK. */
+START_TEST(test_block_head)
+{
+	unsigned ns = n_samples(), blocks = 0;
+	for (unsigned i = 0; i < ns; i++) {
+		wire_sample(i, &msg, unit);
+		if (msg.type != WIRE_BLOCK)
+			continue;
+		blocks++;
+		size_t n = encode_sample(i);
+		struct wire_block b = msg.u.block;
+		b.payload = NULL;
+		memset(buf2, 0xee, sizeof buf2);
+		int h = wire_encode_block_head(&b, buf2, n);
+		ck_assert_int_eq(h, WIRE_HDR_LEN + 16 + b.k);
+		memcpy(buf2 + h, msg.u.block.payload, b.block_size);
+		ck_assert(!memcmp(buf, buf2, n));
+		ck_assert_int_eq(wire_encode_block_head(&b, buf2, n - 1), LC_EFULL);
+	}
+	ck_assert_uint_ge(blocks, 5);
+	wire_sample(16, &msg, unit);
+	struct wire_block b = msg.u.block;
+	b.k = 0;
+	ck_assert_int_eq(wire_encode_block_head(&b, buf2, sizeof buf2), LC_ERANGE);
+	b = msg.u.block;
+	b.coef = NULL;
+	ck_assert_int_eq(wire_encode_block_head(&b, buf2, sizeof buf2), LC_EINVAL);
+	b = msg.u.block;
+	b.flags |= 0x40;
+	ck_assert_int_eq(wire_encode_block_head(&b, buf2, sizeof buf2), LC_ERANGE);
+}
+END_TEST
+
 START_TEST(test_helpers)
 {
 	ck_assert_int_eq(wire_close_code(0), 1000);
@@ -768,6 +801,7 @@ Suite *suite_wire(void)
 	tcase_add_test(tc, test_bad_fields_small);
 	tcase_add_test(tc, test_bad_fields_segment);
 	tcase_add_test(tc, test_encode_invalid);
+	tcase_add_test(tc, test_block_head);
 	tcase_add_test(tc, test_helpers);
 	tcase_add_test(tc, test_mutations);
 	tcase_add_test(tc, test_random_roundtrip);
