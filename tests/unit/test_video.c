@@ -307,6 +307,564 @@ START_TEST(test_scale_psnr)
 }
 END_TEST
 
+/* ---- wire forms --------------------------------------------------------- */
+
+START_TEST(test_ladder)
+{
+	struct video_ladder l;
+	video_ladder_default(&l, 3, 3);
+	ck_assert_int_eq(l.n, 4);
+	ck_assert_int_eq(l.op[0].s, 0);
+	ck_assert_int_eq(l.op[0].t, 1);
+	ck_assert_int_eq(l.op[1].t, 2);
+	ck_assert_int_eq(l.op[3].s, 2);
+	ck_assert_int_eq(video_ladder_check(&l, 3, 3), 0);
+	ck_assert_int_eq(video_ladder_layer_of(&l, 0, 0), 0);
+	ck_assert_int_eq(video_ladder_layer_of(&l, 0, 1), 0);
+	ck_assert_int_eq(video_ladder_layer_of(&l, 0, 2), 1);
+	ck_assert_int_eq(video_ladder_layer_of(&l, 1, 0), 2);
+	ck_assert_int_eq(video_ladder_layer_of(&l, 2, 2), 3);
+	ck_assert_int_eq(video_ladder_check(&l, 2, 3), LC_ERANGE);
+	ck_assert_int_eq(video_ladder_parse(&l, "S0T0,S0T1,S0T2,S1T2,S2T2"), 0);
+	ck_assert_int_eq(l.n, 5);
+	ck_assert_int_eq(video_ladder_layer_of(&l, 1, 1), 3);
+	ck_assert_int_eq(video_ladder_parse(&l, "S0T2"), 0);
+	ck_assert_int_eq(video_ladder_layer_of(&l, 1, 0), -1);
+	ck_assert_int_eq(video_ladder_parse(&l, "S1T1,S0T2"), LC_EINVAL);  /* not nested */
+	ck_assert_int_eq(video_ladder_parse(&l, "S0T1,S0T1"), LC_EINVAL);  /* no growth */
+	ck_assert_int_eq(video_ladder_parse(&l, "S0T1;S1T1"), LC_EINVAL);
+	ck_assert_int_eq(video_ladder_parse(&l, "S5T1"), LC_ERANGE);
+	ck_assert_int_eq(video_ladder_parse(&l, ""), LC_ERANGE);
+	video_ladder_default(&l, 1, 1);
+	ck_assert_int_eq(l.n, 1);
+}
+END_TEST
+
+START_TEST(test_payload_wire)
+{
+	uint8_t a[300], b[5], c[70000];
+	memset(a, 0xa1, sizeof a);
+	memset(b, 0xb2, sizeof b);
+	memset(c, 0xc3, sizeof c);
+	struct video_frame_ref rec[3] = {
+		{ .index = 0, .s = 1, .t = 0, .len = sizeof a, .data = a },
+		{ .index = 0, .s = 2, .t = 0, .len = sizeof b, .data = b },
+		{ .index = 7, .s = 1, .t = 2, .len = sizeof c, .data = c },
+	};
+	struct lc_buf buf;
+	lc_buf_init(&buf);
+	ck_assert_int_eq(video_payload_write(&buf, 2, rec, 3), 0);
+	ck_assert_uint_eq(buf.len, 4 + 3 * 8 + sizeof a + sizeof b + sizeof c);
+	struct video_payload pl;
+	ck_assert_int_eq(video_payload_parse(&pl, buf.data, buf.len), 0);
+	ck_assert_int_eq(pl.layer, 2);
+	ck_assert_uint_eq(pl.n, 3);
+	ck_assert_uint_eq(pl.rec[2].index, 7);
+	ck_assert_uint_eq(pl.rec[2].t, 2);
+	ck_assert_uint_eq(pl.rec[2].len, sizeof c);
+	ck_assert_int_eq(memcmp(pl.rec[1].data, b, sizeof b), 0);
+	video_payload_free(&pl);
+
+	/* Every truncation is refused. */
+	for (size_t n = 0; n < buf.len; n += (n < 400 ? 1 : 997))
+		ck_assert_int_ne(video_payload_parse(&pl, buf.data, n), 0);
+	ck_assert_int_eq(video_payload_parse(&pl, buf.data, 3), LC_ETRUNC);
+	/* Trailing byte. */
+	uint8_t *x = malloc(buf.len + 1);
+	memcpy(x, buf.data, buf.len);
+	x[buf.len] = 0;
+	ck_assert_int_eq(video_payload_parse(&pl, x, buf.len + 1), LC_EPROTO);
+	/* Version, layer, ids, zero length, order, record count. */
+	x[0] = 2;
+	ck_assert_int_eq(video_payload_parse(&pl, x, buf.len), LC_EVERSION);
+	x[0] = 1;
+	x[1] = VIDEO_MAX_LAYERS;
+	ck_assert_int_eq(video_payload_parse(&pl, x, buf.len), LC_ERANGE);
+	x[1] = 2;
+	x[4 + 2] = 3; /* spatial id 3 */
+	ck_assert_int_eq(video_payload_parse(&pl, x, buf.len), LC_ERANGE);
+	x[4 + 2] = 2; /* now (0,2) then (0,2): not increasing */
+	ck_assert_int_eq(video_payload_parse(&pl, x, buf.len), LC_EPROTO);
+	x[4 + 2] = 1;
+	x[2] = 0xff; /* record count far beyond the input */
+	ck_assert_int_eq(video_payload_parse(&pl, x, buf.len), LC_ETRUNC);
+	x[2] = 0;
+	x[3] = 2; /* fewer records than present: trailing bytes */
+	ck_assert_int_eq(video_payload_parse(&pl, x, buf.len), LC_EPROTO);
+	free(x);
+	uint8_t zero[4 + 8 + 1] = { 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 9 };
+	ck_assert_int_eq(video_payload_parse(&pl, zero, sizeof zero), LC_EPROTO);
+	uint8_t empty[4] = { 1, 3, 0, 0 };
+	ck_assert_int_eq(video_payload_parse(&pl, empty, 4), 0);
+	ck_assert_uint_eq(pl.n, 0);
+	video_payload_free(&pl);
+	lc_buf_free(&buf);
+
+	/* FNV-1a 64 test vectors. */
+	ck_assert(video_hash64("", 0) == 0xcbf29ce484222325ULL);
+	ck_assert(video_hash64("a", 1) == 0xaf63dc4c8601ec8cULL);
+	ck_assert(video_hash64("foobar", 6) == 0x85944171f73967e8ULL);
+}
+END_TEST
+
+START_TEST(test_desc_wire)
+{
+	struct video_seg_desc d = { .seq = 0x123456789aULL, .pts_us = 5000000, .wall_us = 1700000000123456LL,
+				    .duration_us = 1000000, .n_frames = 30, .key = true, .n_layers = 4 };
+	static const uint8_t st[4][2] = { { 0, 1 }, { 0, 2 }, { 1, 2 }, { 2, 2 } };
+	for (int l = 0; l < 4; l++) {
+		d.layer[l] = (struct video_seg_layer){ .size = 1000u * (l + 1), .hash = 0xfeedULL << l,
+						       .width = (uint16_t)(320 << st[l][0]),
+						       .height = (uint16_t)(180 << st[l][0]),
+						       .fps_num = 30, .fps_den = l ? 1 : 2,
+						       .s = st[l][0], .t = st[l][1] };
+	}
+	uint8_t buf[VIDEO_DESC_MAX];
+	int n = video_desc_write(&d, buf, sizeof buf);
+	ck_assert_int_eq(n, 36 + 28 * 4);
+	struct video_seg_desc e;
+	ck_assert_int_eq(video_desc_parse(&e, buf, (size_t)n), 0);
+	ck_assert(e.seq == d.seq && e.pts_us == d.pts_us && e.wall_us == d.wall_us);
+	ck_assert(e.key && e.n_frames == 30 && e.n_layers == 4 && e.duration_us == 1000000);
+	for (int l = 0; l < 4; l++)
+		ck_assert_int_eq(memcmp(&e.layer[l], &d.layer[l], sizeof e.layer[l]), 0);
+	ck_assert_int_eq(video_desc_write(&d, buf, 50), LC_EFULL);
+	for (int k = 0; k < n; k++)
+		ck_assert_int_ne(video_desc_parse(&e, buf, (size_t)k), 0);
+	uint8_t big[VIDEO_DESC_MAX + 1];
+	memcpy(big, buf, (size_t)n);
+	ck_assert_int_eq(video_desc_parse(&e, big, (size_t)n + 1), LC_EPROTO);
+	buf[0] = 9;
+	ck_assert_int_eq(video_desc_parse(&e, buf, (size_t)n), LC_EVERSION);
+	buf[0] = 1;
+	buf[2] = 0;
+	ck_assert_int_eq(video_desc_parse(&e, buf, (size_t)n), LC_ERANGE);
+	buf[2] = 4;
+	buf[36 + 28 * 3 + 24] = 0; /* layer 3 = S0T2 again: not nested */
+	ck_assert_int_eq(video_desc_parse(&e, buf, (size_t)n), LC_EPROTO);
+	buf[36 + 28 * 3 + 24] = 2;
+	buf[36 + 12] = buf[36 + 13] = 0; /* width 0 */
+	ck_assert_int_eq(video_desc_parse(&e, buf, (size_t)n), LC_ERANGE);
+}
+END_TEST
+
+START_TEST(test_superframe)
+{
+	uint8_t f0[200], f1[300], f2[70000];
+	memset(f0, 0x80, sizeof f0);
+	memset(f1, 0x81, sizeof f1);
+	memset(f2, 0x82, sizeof f2);
+	const uint8_t *frames[3] = { f0, f1, f2 };
+	size_t sizes[3] = { sizeof f0, sizeof f1, sizeof f2 };
+	struct lc_buf b;
+	lc_buf_init(&b);
+	for (int n = 1; n <= 3; n++) {
+		ck_assert_int_eq(video_superframe_build(&b, frames, sizes, n), 0);
+		const uint8_t *got[8];
+		size_t gs[8];
+		ck_assert_int_eq(video_superframe_split(b.data, b.len, got, gs, 8), n);
+		for (int i = 0; i < n; i++) {
+			ck_assert_uint_eq(gs[i], sizes[i]);
+			ck_assert_int_eq(memcmp(got[i], frames[i], gs[i]), 0);
+		}
+	}
+	/* Index sizes: 1 byte for small frames, 3 for 70000. */
+	ck_assert_int_eq(video_superframe_build(&b, frames, sizes, 2), 0);
+	ck_assert_uint_eq(b.len, 200 + 300 + 2 + 2 * 2);
+	ck_assert_uint_eq(b.data[b.len - 1], 0xc0 | (1 << 3) | 1);
+	ck_assert_int_eq(video_superframe_build(&b, frames, sizes, 3), 0);
+	ck_assert_uint_eq(b.data[b.len - 1], 0xc0 | (2 << 3) | 2);
+	/* A lone frame ending in a marker-like byte gets an index. */
+	f0[sizeof f0 - 1] = 0xc1;
+	ck_assert_int_eq(video_superframe_build(&b, frames, sizes, 1), 0);
+	ck_assert_uint_eq(b.len, 200 + 3);
+	/* A bad index (sizes beyond the data) is refused. */
+	uint8_t bad[] = { 1, 2, 3, 0xc1, 9, 9, 0xc1 };
+	const uint8_t *got[8];
+	size_t gs[8];
+	ck_assert_int_eq(video_superframe_split(bad, sizeof bad, got, gs, 8), LC_EPROTO);
+	lc_buf_free(&b);
+}
+END_TEST
+
+/* ---- encode, segment, decode -------------------------------------------- */
+
+/* The encoder's superframes, kept as the reference for bit-exactness. */
+struct pkt_log {
+	size_t n;
+	struct { uint8_t *data; size_t size; int t; bool key; } p[200];
+};
+
+static void log_packet(const struct video_packet *p, void *arg)
+{
+	struct pkt_log *lg = arg;
+	ck_assert_uint_lt(lg->n, 200);
+	lg->p[lg->n].data = malloc(p->size);
+	memcpy(lg->p[lg->n].data, p->data, p->size);
+	lg->p[lg->n].size = p->size;
+	lg->p[lg->n].t = p->temporal;
+	lg->p[lg->n].key = p->key;
+	lg->n++;
+}
+
+static void pkt_log_free(struct pkt_log *lg)
+{
+	for (size_t i = 0; i < lg->n; i++)
+		free(lg->p[i].data);
+	lg->n = 0;
+}
+
+/* Encode `frames` frames of the test scene; segments into segs[]. */
+static int encode_scene(const struct video_enc_cfg *cfg, int frames, struct video_segment **segs,
+			int max_segs, struct pkt_log *lg)
+{
+	struct video_enc *e = NULL;
+	ck_assert_int_eq(video_enc_new(&e, cfg), 0);
+	if (lg)
+		video_enc_set_packet_cb(e, log_packet, lg);
+	struct video_frame f = { 0 };
+	ck_assert_int_eq(video_frame_alloc(&f, cfg->width, cfg->height), 0);
+	int n = 0;
+	for (int i = 0; i < frames; i++) {
+		video_pattern_draw(&f, (uint64_t)i, cfg->fps_num, cfg->fps_den, 1700000000000000LL + i * 33333);
+		f.number = (uint64_t)i;
+		f.pts_us = (int64_t)i * 1000000 * cfg->fps_den / cfg->fps_num;
+		f.wall_us = 1700000000000000LL + f.pts_us;
+		struct video_segment *seg = NULL;
+		int rc = video_enc_push(e, &f, &seg);
+		ck_assert_int_ge(rc, 0);
+		if (rc == 1) {
+			ck_assert_int_lt(n, max_segs);
+			segs[n++] = seg;
+		}
+	}
+	struct video_segment *seg = NULL;
+	if (video_enc_flush(e, &seg) == 1) {
+		ck_assert_int_lt(n, max_segs);
+		segs[n++] = seg;
+	}
+	video_frame_free(&f);
+	video_enc_free(e);
+	return n;
+}
+
+/* Decoded frames, reduced to (segment, index, size, pixel hash). */
+struct frame_log {
+	size_t n;
+	struct { uint64_t seg; int index, w, h, layer; uint64_t hash; } f[400];
+};
+
+static uint64_t frame_hash(const struct video_frame *f)
+{
+	uint64_t h = 0;
+	for (int p = 0; p < 3; p++) {
+		int w = p ? (f->width + 1) / 2 : f->width, hh = p ? (f->height + 1) / 2 : f->height;
+		for (int y = 0; y < hh; y++)
+			h = h * 31 + video_hash64(f->plane[p] + (size_t)y * f->stride[p], (size_t)w);
+	}
+	return h;
+}
+
+static void log_frame(const struct video_frame *f, void *arg)
+{
+	struct frame_log *lg = arg;
+	ck_assert_uint_lt(lg->n, 400);
+	lg->f[lg->n].seg = f->segment;
+	lg->f[lg->n].index = f->index;
+	lg->f[lg->n].w = f->width;
+	lg->f[lg->n].h = f->height;
+	lg->f[lg->n].layer = f->layer;
+	lg->f[lg->n].hash = frame_hash(f);
+	lg->n++;
+}
+
+/* Reference: the encoder's full superframes, temporal ids above t dropped,
+ * decoded with VP9_DECODE_SVC_SPATIAL_LAYER = s. */
+static void reference_decode(const struct pkt_log *pk, int seg_frames, int s, int t, struct frame_log *out)
+{
+	struct video_dec *d = NULL;
+	ck_assert_int_eq(video_dec_new(&d, 1), 0);
+	ck_assert_int_eq(video_dec_set_spatial(d, s), 0);
+	out->n = 0;
+	for (size_t i = 0; i < pk->n; i++) {
+		if (pk->p[i].t > t)
+			continue;
+		size_t before = out->n;
+		ck_assert_int_eq(video_dec_frame(d, pk->p[i].data, pk->p[i].size, log_frame, out), 0);
+		ck_assert_uint_eq(out->n, before + 1);
+		out->f[before].seg = i / (size_t)seg_frames;
+		out->f[before].index = (int)(i % (size_t)seg_frames);
+	}
+	video_dec_free(d);
+}
+
+static void seg_ptrs(struct video_segment *seg, const uint8_t **p, size_t *len)
+{
+	for (int l = 0; l < VIDEO_MAX_LAYERS; l++) {
+		p[l] = seg->payload[l].data;
+		len[l] = seg->payload[l].len;
+	}
+}
+
+static void small_cfg(struct video_enc_cfg *c)
+{
+	video_enc_cfg_default(c, 640, 360, 30, 1);
+}
+
+START_TEST(test_encode_segments)
+{
+	struct video_enc_cfg cfg;
+	small_cfg(&cfg);
+	ck_assert_int_eq(cfg.spatial, 3);
+	ck_assert_int_eq(cfg.temporal, 3);
+	ck_assert_int_eq(cfg.seg_frames, 30);
+	struct video_segment *segs[8];
+	static struct pkt_log pk;
+	int n = encode_scene(&cfg, 90, segs, 8, &pk);
+	ck_assert_int_eq(n, 3);
+	ck_assert_uint_eq(pk.n, 90);
+	double bytes[VIDEO_MAX_LAYERS] = { 0 };
+	for (int i = 0; i < n; i++) {
+		struct video_seg_desc *d = &segs[i]->desc;
+		ck_assert_uint_eq(d->seq, (uint64_t)i);
+		ck_assert(d->key);
+		ck_assert_uint_eq(d->n_frames, 30);
+		ck_assert_uint_eq(d->duration_us, 1000000);
+		ck_assert_int_eq(d->pts_us, i * 1000000);
+		ck_assert_int_eq(d->n_layers, 4);
+		/* the encoder's own flags: key exactly at segment starts, 0212 */
+		for (int k = 0; k < 30; k++) {
+			ck_assert(pk.p[i * 30 + k].key == (k == 0));
+			static const int tp[4] = { 0, 2, 1, 2 };
+			ck_assert_int_eq(pk.p[i * 30 + k].t, tp[k % 4]);
+		}
+		/* descriptor round trip, payload sizes, hashes, framing */
+		uint8_t wire[VIDEO_DESC_MAX];
+		int wl = video_desc_write(d, wire, sizeof wire);
+		ck_assert_int_gt(wl, 0);
+		struct video_seg_desc e;
+		ck_assert_int_eq(video_desc_parse(&e, wire, (size_t)wl), 0);
+		ck_assert_int_eq(memcmp(&e, d, sizeof e), 0);
+		static const int lw[4] = { 160, 160, 320, 640 }, lf[4] = { 2, 1, 1, 1 };
+		for (int l = 0; l < 4; l++) {
+			ck_assert_uint_eq(d->layer[l].size, segs[i]->payload[l].len);
+			ck_assert(d->layer[l].hash == video_hash64(segs[i]->payload[l].data, segs[i]->payload[l].len));
+			ck_assert_uint_eq(d->layer[l].width, lw[l]);
+			ck_assert_uint_eq(d->layer[l].height, lw[l] * 9 / 16);
+			ck_assert_uint_eq(d->layer[l].fps_num, 30);
+			ck_assert_uint_eq(d->layer[l].fps_den, lf[l]);
+			struct video_payload pl;
+			ck_assert_int_eq(video_payload_parse(&pl, segs[i]->payload[l].data, segs[i]->payload[l].len), 0);
+			/* L0: S0 of T0/T1 = 15 frames; L1: S0 of T2 = 15; L2, L3: 30 */
+			ck_assert_uint_eq(pl.n, l < 2 ? 15 : 30);
+			video_payload_free(&pl);
+			bytes[l] += (double)d->layer[l].size;
+		}
+	}
+	/* Layer bitrates against their targets (the ladder layer's share). */
+	double prev = 0;
+	bool ok = true;
+	for (int l = 0; l < 4; l++) {
+		double op = video_enc_op_kbps(&cfg, cfg.ladder.op[l].s, cfg.ladder.op[l].t);
+		double target = op - prev;
+		prev = op;
+		double kbps = bytes[l] * 8 / 3 / 1000;
+		fprintf(stderr, "video: layer %d: %.0f kbps (target %.0f)\n", l, kbps, target);
+		ok &= kbps > 0.8 * target && kbps < 1.2 * target;
+	}
+	ck_assert_msg(ok, "a layer bitrate is more than 20%% off its target");
+	for (int i = 0; i < n; i++)
+		video_segment_free(segs[i]);
+	pkt_log_free(&pk);
+}
+END_TEST
+
+/* Every layer prefix of every segment decodes to exactly the frames of the
+ * same operating point of a full decode; then one decoder switching layers
+ * from segment to segment gives the same frames. */
+START_TEST(test_prefix_bitexact)
+{
+	struct video_enc_cfg cfg;
+	small_cfg(&cfg);
+	struct video_segment *segs[8];
+	static struct pkt_log pk;
+	int n = encode_scene(&cfg, 90, segs, 8, &pk);
+	ck_assert_int_eq(n, 3);
+	static struct frame_log ref[VIDEO_MAX_LAYERS], got;
+	for (int l = 0; l < cfg.ladder.n; l++) {
+		int s = cfg.ladder.op[l].s, t = cfg.ladder.op[l].t;
+		reference_decode(&pk, 30, s, t, &ref[l]);
+		struct video_dec *d = NULL;
+		ck_assert_int_eq(video_dec_new(&d, 1), 0);
+		got.n = 0;
+		for (int i = 0; i < n; i++) {
+			const uint8_t *p[VIDEO_MAX_LAYERS];
+			size_t len[VIDEO_MAX_LAYERS];
+			seg_ptrs(segs[i], p, len);
+			int used = -2;
+			ck_assert_int_eq(video_dec_segment(d, &segs[i]->desc, p, len, l, log_frame, &got, &used), 0);
+			ck_assert_int_eq(used, l);
+		}
+		video_dec_free(d);
+		/* 7.5 / 15 / 30 fps: frames per 3 s */
+		size_t want = (size_t)(90 >> (cfg.temporal - 1 - t));
+		ck_assert_uint_eq(ref[l].n, want);
+		ck_assert_uint_eq(got.n, want);
+		for (size_t k = 0; k < got.n; k++) {
+			ck_assert_uint_eq(got.f[k].seg, ref[l].f[k].seg);
+			ck_assert_int_eq(got.f[k].index, ref[l].f[k].index);
+			ck_assert_int_eq(got.f[k].w, segs[0]->desc.layer[l].width);
+			ck_assert_int_eq(got.f[k].h, segs[0]->desc.layer[l].height);
+			ck_assert_int_eq(got.f[k].w, ref[l].f[k].w);
+			ck_assert_int_eq(got.f[k].layer, l);
+			ck_assert_msg(got.f[k].hash == ref[l].f[k].hash, "layer %d frame %zu differs", l, k);
+		}
+	}
+	/* Layer switching at segment boundaries (up and down), one decoder. */
+	static const int plan[3] = { 3, 0, 2 };
+	struct video_dec *d = NULL;
+	ck_assert_int_eq(video_dec_new(&d, 2), 0);
+	got.n = 0;
+	for (int i = 0; i < n; i++) {
+		const uint8_t *p[VIDEO_MAX_LAYERS];
+		size_t len[VIDEO_MAX_LAYERS];
+		seg_ptrs(segs[i], p, len);
+		int used;
+		ck_assert_int_eq(video_dec_segment(d, &segs[i]->desc, p, len, plan[i], log_frame, &got, &used), 0);
+	}
+	video_dec_free(d);
+	size_t k = 0;
+	for (int i = 0; i < n; i++) {
+		const struct frame_log *r = &ref[plan[i]];
+		for (size_t j = 0; j < r->n; j++) {
+			if (r->f[j].seg != (uint64_t)i)
+				continue;
+			ck_assert_uint_lt(k, got.n);
+			ck_assert(got.f[k].hash == r->f[j].hash);
+			k++;
+		}
+	}
+	ck_assert_uint_eq(k, got.n);
+	for (int i = 0; i < n; i++)
+		video_segment_free(segs[i]);
+	pkt_log_free(&pk);
+}
+END_TEST
+
+/* Flip one byte of layer l's payload and, when `rehash`, fix the descriptor
+ * so that only the decoder can notice. */
+static void corrupt(struct video_segment *seg, int l, size_t at, bool rehash)
+{
+	seg->payload[l].data[at] ^= 0xff;
+	if (rehash)
+		seg->desc.layer[l].hash = video_hash64(seg->payload[l].data, seg->payload[l].len);
+}
+
+START_TEST(test_fallback)
+{
+	struct video_enc_cfg cfg;
+	small_cfg(&cfg);
+	struct video_segment *segs[2];
+	static struct pkt_log pk;
+	int n = encode_scene(&cfg, 30, segs, 2, &pk);
+	ck_assert_int_eq(n, 1);
+	static struct frame_log ref[VIDEO_MAX_LAYERS], got;
+	for (int l = 0; l < cfg.ladder.n; l++)
+		reference_decode(&pk, 30, cfg.ladder.op[l].s, cfg.ladder.op[l].t, &ref[l]);
+	struct video_segment *seg = segs[0];
+	const uint8_t *p[VIDEO_MAX_LAYERS];
+	size_t len[VIDEO_MAX_LAYERS];
+	struct video_dec *d = NULL;
+	ck_assert_int_eq(video_dec_new(&d, 1), 0);
+	int used;
+
+	/* Missing layer 2: layers 0-1 decode, the error says why. */
+	seg_ptrs(seg, p, len);
+	p[2] = NULL;
+	len[2] = 0;
+	got.n = 0;
+	ck_assert_int_eq(video_dec_segment(d, &seg->desc, p, len, 3, log_frame, &got, &used), LC_ENOENT);
+	ck_assert_int_eq(used, 1);
+	ck_assert_uint_eq(got.n, ref[1].n);
+	for (size_t k = 0; k < got.n; k++)
+		ck_assert(got.f[k].hash == ref[1].f[k].hash && got.f[k].layer == 1);
+
+	/* Corrupt layer 3 (hash mismatch): layer 2. */
+	corrupt(seg, 3, 100, false);
+	seg_ptrs(seg, p, len);
+	got.n = 0;
+	ck_assert_int_eq(video_dec_segment(d, &seg->desc, p, len, 3, log_frame, &got, &used), LC_ECORRUPT);
+	ck_assert_int_eq(used, 2);
+	ck_assert_uint_eq(got.n, 30);
+	for (size_t k = 0; k < got.n; k++)
+		ck_assert(got.f[k].hash == ref[2].f[k].hash);
+	corrupt(seg, 3, 100, false);
+
+	/* Wrong size. */
+	len[3] -= 1;
+	ck_assert_int_eq(video_dec_segment(d, &seg->desc, p, len, 3, NULL, NULL, &used), LC_ECORRUPT);
+	ck_assert_int_eq(used, 2);
+	len[3] += 1;
+
+	/* Corrupt base layer: nothing decodes, and no crash. */
+	corrupt(seg, 0, 4, false);
+	got.n = 0;
+	ck_assert_int_eq(video_dec_segment(d, &seg->desc, p, len, 3, log_frame, &got, &used), LC_ECORRUPT);
+	ck_assert_int_eq(used, -1);
+	ck_assert_uint_eq(got.n, 0);
+	corrupt(seg, 0, 4, false);
+
+	/* A consistent-looking but broken frame in layer 3 (the hash is fixed up):
+	 * the VP9 decoder fails on frame 5; frames 0-4 were given at layer 3, the
+	 * rest come from layer 2, each index once. */
+	struct video_payload pl;
+	ck_assert_int_eq(video_payload_parse(&pl, seg->payload[3].data, seg->payload[3].len), 0);
+	ck_assert_int_eq(pl.rec[5].index, 5);
+	size_t at = (size_t)(pl.rec[5].data - seg->payload[3].data);
+	video_payload_free(&pl);
+	/* frame marker bits and profile: the first byte of a VP9 frame */
+	seg->payload[3].data[at] = 0x00;
+	seg->desc.layer[3].hash = video_hash64(seg->payload[3].data, seg->payload[3].len);
+	got.n = 0;
+	ck_assert_int_eq(video_dec_segment(d, &seg->desc, p, len, 3, log_frame, &got, &used), LC_ECORRUPT);
+	ck_assert_int_eq(used, 2);
+	ck_assert_uint_eq(got.n, 30);
+	for (size_t k = 0; k < got.n; k++) {
+		ck_assert_int_eq(got.f[k].index, (int)k);
+		ck_assert_int_eq(got.f[k].layer, k < 5 ? 3 : 2);
+		ck_assert(got.f[k].hash == (k < 5 ? ref[3] : ref[2]).f[k].hash);
+	}
+	/* The decoder is usable afterwards: layer 1 exactly. */
+	got.n = 0;
+	ck_assert_int_eq(video_dec_segment(d, &seg->desc, p, len, 1, log_frame, &got, &used), 0);
+	ck_assert_uint_eq(got.n, ref[1].n);
+	for (size_t k = 0; k < got.n; k++)
+		ck_assert(got.f[k].hash == ref[1].f[k].hash);
+
+	/* A record filed under the wrong layer is refused by the ladder check. */
+	struct lc_buf moved;
+	lc_buf_init(&moved);
+	ck_assert_int_eq(video_payload_parse(&pl, seg->payload[2].data, seg->payload[2].len), 0);
+	ck_assert_int_eq(video_payload_write(&moved, 1, pl.rec, pl.n), 0); /* S1 frames as layer 1 */
+	video_payload_free(&pl);
+	struct video_seg_desc dd = seg->desc;
+	dd.layer[1].size = (uint32_t)moved.len;
+	dd.layer[1].hash = video_hash64(moved.data, moved.len);
+	p[1] = moved.data;
+	len[1] = moved.len;
+	ck_assert_int_eq(video_dec_segment(d, &dd, p, len, 3, NULL, NULL, &used), LC_EPROTO);
+	ck_assert_int_eq(used, 0);
+	lc_buf_free(&moved);
+	/* Out of range requests. */
+	ck_assert_int_eq(video_dec_segment(d, &seg->desc, p, len, 4, NULL, NULL, &used), LC_ERANGE);
+	ck_assert_int_eq(used, -1);
+
+	video_dec_free(d);
+	video_segment_free(seg);
+	pkt_log_free(&pk);
+}
+END_TEST
+
 Suite *suite_video(void)
 {
 	Suite *s = suite_create("video");
@@ -319,6 +877,20 @@ Suite *suite_video(void)
 	tcase_add_test(tc, test_text_glyphs);
 	tcase_add_test(tc, test_v4l2_missing);
 	tcase_add_test(tc, test_scale_psnr);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("wire");
+	tcase_add_test(tc, test_ladder);
+	tcase_add_test(tc, test_payload_wire);
+	tcase_add_test(tc, test_desc_wire);
+	tcase_add_test(tc, test_superframe);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("codec");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_encode_segments);
+	tcase_add_test(tc, test_prefix_bitexact);
+	tcase_add_test(tc, test_fallback);
 	suite_add_tcase(s, tc);
 	return s;
 }
