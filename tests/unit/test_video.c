@@ -865,6 +865,217 @@ START_TEST(test_fallback)
 }
 END_TEST
 
+/* ---- threads ------------------------------------------------------------ */
+
+struct waiter {
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	int calls;
+};
+
+static void notify(void *arg)
+{
+	struct waiter *w = arg;
+	pthread_mutex_lock(&w->mu);
+	w->calls++;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* Source thread -> segments -> decoder thread -> frames, as the engine and
+ * the window will use them. */
+START_TEST(test_threads)
+{
+	struct waiter ws = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
+	struct waiter wd = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
+	struct video_pipe_cfg pc;
+	memset(&pc, 0, sizeof pc);
+	video_src_cfg_default(&pc.src);
+	pc.src.width = 320;
+	pc.src.height = 180;
+	pc.realtime = false;
+	pc.max_frames = 75; /* 2.5 segments: the last one is flushed short */
+	pc.queue = 8;
+	pc.notify = notify;
+	pc.notify_arg = &ws;
+	struct video_pipe *pipe = NULL;
+	char err[160];
+	ck_assert_int_eq(video_pipe_start(&pipe, &pc, err, sizeof err), 0);
+
+	struct video_player_cfg qc = { .threads = 1, .in_queue = 4, .out_queue = 128,
+				       .notify = notify, .notify_arg = &wd };
+	struct video_player *pl = NULL;
+	ck_assert_int_eq(video_player_new(&pl, &qc), 0);
+	int segs = 0;
+	uint64_t next_seq = 0;
+	for (;;) {
+		struct video_segment *seg = video_pipe_pop(pipe);
+		if (!seg) {
+			int st = video_pipe_status(pipe);
+			ck_assert_int_ge(st, 0);
+			if (st == 1 && !(seg = video_pipe_pop(pipe)))
+				break;
+			if (!seg) {
+				/* wait for the next notify instead of sleeping */
+				pthread_mutex_lock(&ws.mu);
+				int c = ws.calls;
+				while (ws.calls == c && video_pipe_status(pipe) == 0 && !(seg = video_pipe_pop(pipe)))
+					pthread_cond_wait(&ws.cond, &ws.mu);
+				pthread_mutex_unlock(&ws.mu);
+				if (!seg)
+					continue;
+			}
+		}
+		ck_assert_uint_eq(seg->desc.seq, next_seq++);
+		ck_assert(seg->desc.key);
+		const uint8_t *p[VIDEO_MAX_LAYERS];
+		size_t len[VIDEO_MAX_LAYERS];
+		seg_ptrs(seg, p, len);
+		int want = seg->desc.n_layers - 1;
+		int rc;
+		while ((rc = video_player_submit(pl, &seg->desc, p, len, want)) == LC_EFULL)
+			video_player_drain(pl);
+		ck_assert_int_eq(rc, 0);
+		video_segment_free(seg);
+		segs++;
+	}
+	ck_assert_int_eq(video_pipe_wait(pipe), 1);
+	struct video_pipe_stats ps;
+	video_pipe_get_stats(pipe, &ps);
+	ck_assert_uint_eq(ps.frames, 75);
+	ck_assert_uint_eq(ps.segments, 3);
+	ck_assert_uint_eq(ps.dropped_segments, 0);
+	ck_assert(ps.enc_cpu_s > 0);
+	ck_assert_int_eq(segs, 3);
+	pthread_mutex_lock(&ws.mu);
+	ck_assert_int_ge(ws.calls, 3);
+	pthread_mutex_unlock(&ws.mu);
+	video_pipe_free(pipe);
+
+	video_player_drain(pl);
+	struct video_frame f = { 0 };
+	int frames = 0;
+	while (video_player_pop(pl, &f) == 0) {
+		ck_assert_int_eq(f.width, 320);
+		ck_assert_int_eq(f.height, 180);
+		ck_assert_int_eq(f.index, frames % 30);
+		ck_assert_uint_eq(f.segment, (uint64_t)(frames / 30));
+		frames++;
+	}
+	ck_assert_int_eq(frames, 75);
+	ck_assert_int_eq(video_player_pop(pl, &f), LC_EAGAIN);
+	video_frame_free(&f);
+	struct video_player_stats st;
+	video_player_get_stats(pl, &st);
+	ck_assert_uint_eq(st.segments, 3);
+	ck_assert_uint_eq(st.frames, 75);
+	ck_assert_uint_eq(st.errors, 0);
+	pthread_mutex_lock(&wd.mu);
+	ck_assert_int_ge(wd.calls, 75);
+	pthread_mutex_unlock(&wd.mu);
+	video_player_free(pl);
+}
+END_TEST
+
+/* A realtime source is stopped promptly, and a small frame queue drops the
+ * oldest frames instead of blocking the decoder. */
+START_TEST(test_threads_stop_and_drop)
+{
+	struct video_pipe_cfg pc;
+	memset(&pc, 0, sizeof pc);
+	video_src_cfg_default(&pc.src);
+	pc.src.width = 160;
+	pc.src.height = 96;
+	pc.src.fps_num = 5; /* 200 ms a frame */
+	pc.realtime = true;
+	struct video_pipe *pipe = NULL;
+	ck_assert_int_eq(video_pipe_start(&pipe, &pc, NULL, 0), 0);
+	ck_assert_int_eq(video_pipe_status(pipe), 0);
+	int64_t t0 = lc_now_us();
+	video_pipe_free(pipe);
+	ck_assert_int_lt(lc_now_us() - t0, 150000);
+
+	/* Bad source: the error comes back from start. */
+	pc.src.kind = VIDEO_SRC_Y4M;
+	pc.src.path = "/nonexistent.y4m";
+	char err[160] = "";
+	ck_assert_int_eq(video_pipe_start(&pipe, &pc, err, sizeof err), LC_ENOENT);
+	ck_assert_ptr_nonnull(strstr(err, "nonexistent"));
+
+	struct video_enc_cfg cfg;
+	video_enc_cfg_default(&cfg, 160, 96, 30, 1);
+	struct video_segment *segs[2];
+	int n = encode_scene(&cfg, 30, segs, 2, NULL);
+	ck_assert_int_eq(n, 1);
+	struct video_player_cfg qc = { .threads = 1, .in_queue = 1, .out_queue = 4 };
+	struct video_player *pl = NULL;
+	ck_assert_int_eq(video_player_new(&pl, &qc), 0);
+	const uint8_t *p[VIDEO_MAX_LAYERS];
+	size_t len[VIDEO_MAX_LAYERS];
+	seg_ptrs(segs[0], p, len);
+	int top = segs[0]->desc.n_layers - 1;
+	ck_assert_int_eq(video_player_submit(pl, &segs[0]->desc, p, len, top + 1), LC_ERANGE);
+	ck_assert_int_eq(video_player_submit(pl, &segs[0]->desc, p, len, top), 0);
+	video_player_drain(pl);
+	struct video_player_stats st;
+	video_player_get_stats(pl, &st);
+	ck_assert_uint_eq(st.frames, 30);
+	ck_assert_uint_eq(st.dropped_frames, 26);
+	struct video_frame f = { 0 };
+	ck_assert_int_eq(video_player_pop(pl, &f), 0);
+	ck_assert_int_eq(f.index, 26); /* the newest four are kept */
+	video_frame_free(&f);
+	/* A missing layer: fallback counted, frames still come. */
+	p[top] = NULL;
+	len[top] = 0;
+	ck_assert_int_eq(video_player_submit(pl, &segs[0]->desc, p, len, top), 0);
+	video_player_drain(pl);
+	video_player_get_stats(pl, &st);
+	ck_assert_uint_eq(st.errors, 1);
+	ck_assert_uint_eq(st.fallbacks, 1);
+	ck_assert_int_eq(st.last_error, LC_ENOENT);
+	ck_assert_int_eq(st.last_layer, top - 1);
+	ck_assert_uint_eq(st.frames, 30 + 15); /* S0 T0-T1 only: 15 fps */
+	/* Freed with frames and maybe jobs still queued. */
+	ck_assert_int_eq(video_player_submit(pl, &segs[0]->desc, p, len, 0), 0);
+	video_player_free(pl);
+	video_segment_free(segs[0]);
+}
+END_TEST
+
+/* One 720p segment: the default 3x3 ladder sizes, decoded at every layer. */
+START_TEST(test_720p)
+{
+	struct video_enc_cfg cfg;
+	video_enc_cfg_default(&cfg, 1280, 720, 30, 1);
+	ck_assert_int_eq(cfg.kbps[0], 300);
+	ck_assert_int_eq(cfg.kbps[1], 900);
+	ck_assert_int_eq(cfg.kbps[2], 2500);
+	struct video_segment *segs[2];
+	int n = encode_scene(&cfg, 30, segs, 2, NULL);
+	ck_assert_int_eq(n, 1);
+	static const int w[4] = { 320, 320, 640, 1280 }, h[4] = { 180, 180, 360, 720 };
+	for (int l = 0; l < 4; l++) {
+		ck_assert_int_eq(segs[0]->desc.layer[l].width, w[l]);
+		ck_assert_int_eq(segs[0]->desc.layer[l].height, h[l]);
+		struct video_dec *d = NULL;
+		ck_assert_int_eq(video_dec_new(&d, 1), 0);
+		const uint8_t *p[VIDEO_MAX_LAYERS];
+		size_t len[VIDEO_MAX_LAYERS];
+		seg_ptrs(segs[0], p, len);
+		static struct frame_log got;
+		got.n = 0;
+		int used;
+		ck_assert_int_eq(video_dec_segment(d, &segs[0]->desc, p, len, l, log_frame, &got, &used), 0);
+		ck_assert_uint_eq(got.n, l ? 30 : 15);
+		ck_assert_int_eq(got.f[0].w, w[l]);
+		ck_assert_int_eq(got.f[0].h, h[l]);
+		video_dec_free(d);
+	}
+	video_segment_free(segs[0]);
+}
+END_TEST
+
 Suite *suite_video(void)
 {
 	Suite *s = suite_create("video");
@@ -891,6 +1102,9 @@ Suite *suite_video(void)
 	tcase_add_test(tc, test_encode_segments);
 	tcase_add_test(tc, test_prefix_bitexact);
 	tcase_add_test(tc, test_fallback);
+	tcase_add_test(tc, test_threads);
+	tcase_add_test(tc, test_threads_stop_and_drop);
+	tcase_add_test(tc, test_720p);
 	suite_add_tcase(s, tc);
 	return s;
 }
