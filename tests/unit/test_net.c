@@ -265,6 +265,8 @@ static bool raw_poll(void *arg)
 	for (;;) {
 		uint8_t tmp[65536];
 		ssize_t n = recv(r->fd, tmp, sizeof tmp, MSG_DONTWAIT);
+		if (n < 0 && errno == ENOTSOCK) /* a child's stdout pipe (O_NONBLOCK) */
+			n = read(r->fd, tmp, sizeof tmp);
 		if (n > 0) {
 			ck_assert_int_eq(lc_buf_append(r->buf, tmp, (size_t)n), 0);
 			continue;
@@ -1018,6 +1020,227 @@ START_TEST(test_hostile_clients)
 }
 END_TEST
 
+/* ---- child processes: the stopped / killed peer, Node's ws --------------------------------- */
+
+/* Start argv[0] with stdout on a pipe; *outfd is the pipe's read end. The
+ * child dies with the test process. */
+static pid_t spawn(char *const argv[], int *outfd)
+{
+	int pfd[2];
+	ck_assert_int_eq(pipe(pfd), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(pfd[1], 1);
+		close(pfd[0]);
+		close(pfd[1]);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+	*outfd = pfd[0];
+	return pid;
+}
+
+static bool has_port_line(const struct lc_buf *b) { return find_str(b, "\n") && find_str(b, "PORT "); }
+
+/* Read "PORT n" from the child's stdout. */
+static int child_port(struct lc_loop *loop, int fd)
+{
+	struct lc_buf b;
+	lc_buf_init(&b);
+	raw_read_until(loop, fd, &b, has_port_line, 10);
+	ck_assert_int_eq(lc_buf_append(&b, "", 1), 0);
+	const char *p = find_str(&b, "PORT ");
+	ck_assert_ptr_nonnull(p);
+	int port = atoi(p + 5);
+	lc_buf_free(&b);
+	ck_assert_int_gt(port, 0);
+	return port;
+}
+
+struct child_wait {
+	pid_t pid;
+	int status;
+	bool done;
+};
+
+static bool child_exited(void *arg)
+{
+	struct child_wait *w = arg;
+	if (!w->done && waitpid(w->pid, &w->status, WNOHANG) == w->pid)
+		w->done = true;
+	return w->done;
+}
+
+/* Run the loop until the child exits; its exit status, or -1 on timeout. */
+static int wait_child(struct lc_loop *loop, pid_t pid, double timeout_s)
+{
+	struct child_wait w = { pid, 0, false };
+	if (!run_until(loop, child_exited, &w, timeout_s)) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return -1;
+	}
+	return WIFEXITED(w.status) ? WEXITSTATUS(w.status) : 128 + WTERMSIG(w.status);
+}
+
+static void send_hello(struct net_link *l, void *arg)
+{
+	(void)arg;
+	uint8_t buf[512];
+	int n = fill_hello(buf, sizeof buf, 99);
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_eq(link_send(l, buf, (size_t)n), 0);
+}
+
+START_TEST(test_stopped_and_killed_peer)
+{
+	struct lc_loop *loop = lc_loop_new();
+	struct tpeer a = { 0 };
+	struct net_config c;
+	tp_config(&a, &c);
+	c.dial_backoff_max_s = 0.5;
+	tp_start(loop, &a, &c);
+	char dial[64];
+	snprintf(dial, sizeof dial, "127.0.0.1:%d", a.port);
+	char *argv[] = { LC_NET_PEER_BIN, "-e", "-d", dial, NULL };
+	int out;
+	pid_t pid = spawn(argv, &out);
+	int cport = child_port(loop, out);
+	/* Two links to the child: it dialled us, we dial it. */
+	ck_assert_int_eq(net_dial(a.net, "127.0.0.1", cport, NULL), 0);
+	ck_assert(wait_count(loop, &a.opens, 2, 5));
+	net_foreach_link(a.net, send_hello, NULL);
+	ck_assert(wait_count(loop, (unsigned *)&a.rx_msgs, 2, 5)); /* echoed */
+
+	/* SIGSTOP: both links are declared dead within 5 s. */
+	ck_assert_int_eq(kill(pid, SIGSTOP), 0);
+	int64_t t0 = lc_now_us();
+	ck_assert(wait_count(loop, &a.closes, 2, 6));
+	double detect = (double)(lc_now_us() - t0) / 1e6;
+	ck_assert_msg(detect < 5.0, "stopped peer detected after %.2f s", detect);
+	ck_assert_str_eq(a.last_reason, "timeout");
+	struct net_stats st;
+	net_get_stats(a.net, &st);
+	ck_assert_uint_eq(st.refused[NET_REF_TIMEOUT], 2);
+	ck_assert_uint_eq(st.links_open, 0);
+
+	/* SIGCONT: both links come back (our redial, and the child's). */
+	ck_assert_int_eq(kill(pid, SIGCONT), 0);
+	ck_assert(wait_count(loop, &a.opens, 4, 12));
+	uint64_t rx0 = a.rx_msgs;
+	net_foreach_link(a.net, send_hello, NULL);
+	ck_assert(wait_count(loop, (unsigned *)&a.rx_msgs, (unsigned)rx0 + 2, 5));
+
+	/* SIGKILL: seen at once (the kernel closes the sockets). */
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	t0 = lc_now_us();
+	ck_assert(wait_count(loop, &a.closes, 4, 5));
+	double killed = (double)(lc_now_us() - t0) / 1e6;
+	ck_assert_msg(killed < 0.5, "killed peer detected after %.2f s", killed);
+	ck_assert_int_eq(a.last_code, NET_CLOSE_ABNORMAL);
+	ck_assert_str_eq(a.last_reason, "connection lost");
+	waitpid(pid, NULL, 0);
+	close(out);
+	net_free(a.net);
+	lc_loop_free(loop);
+}
+END_TEST
+
+static void need_ws(void)
+{
+	ck_assert_msg(access(LC_SOURCE_DIR "/tests/interop/node_modules/ws/package.json", R_OK) == 0,
+		      "Node's ws is not installed: run npm ci --prefix tests/interop");
+}
+
+START_TEST(test_interop_ws_client)
+{
+	need_ws();
+	struct lc_loop *loop = lc_loop_new();
+	struct tpeer a = { 0 };
+	struct net_config c;
+	tp_config(&a, &c);
+	a.wire_check = true;
+	a.reply_hello = true;
+	tp_start(loop, &a, &c);
+	char url[64];
+	snprintf(url, sizeof url, "ws://127.0.0.1:%d/swarm", a.port);
+	char *argv[] = { "node", LC_SOURCE_DIR "/tests/interop/client.js", url, NULL };
+	int out;
+	pid_t pid = spawn(argv, &out);
+	ck_assert_int_eq(wait_child(loop, pid, 15), 0);
+	ck_assert(wait_count(loop, &a.closes, 1, 5));
+	ck_assert_uint_eq(a.opens, 1);
+	ck_assert_uint_eq(a.rx_msgs, 1);
+	ck_assert_int_eq(a.last_code, 1000);
+	ck_assert_str_eq(a.last_reason, "done");
+	struct net_stats st;
+	net_get_stats(a.net, &st);
+	ck_assert_uint_eq(st.msgs_sent, 1);
+	close(out);
+	net_free(a.net);
+	lc_loop_free(loop);
+}
+END_TEST
+
+static void tp_open_hello(struct net_link *l, bool dialled, void *arg)
+{
+	tp_open(l, dialled, arg);
+	send_hello(l, NULL);
+}
+
+START_TEST(test_interop_ws_server)
+{
+	need_ws();
+	struct lc_loop *loop = lc_loop_new();
+	struct tpeer a = { 0 };
+	struct net_config c;
+	tp_config(&a, &c);
+	c.port = -1;
+	c.on_open = tp_open_hello;
+	a.wire_check = true;
+	ck_assert_int_eq(net_new(loop, &c, &a.net), 0);
+	char *argv[] = { "node", LC_SOURCE_DIR "/tests/interop/server.js", NULL };
+	int out;
+	pid_t pid = spawn(argv, &out);
+	int port = child_port(loop, out);
+	struct net_dial *d;
+	ck_assert_int_eq(net_dial(a.net, "127.0.0.1", port, &d), 0);
+	ck_assert(wait_count(loop, &a.closes, 1, 10));
+	net_dial_cancel(d);
+	ck_assert_uint_eq(a.opens_dialled, 1);
+	ck_assert_uint_eq(a.rx_msgs, 1); /* its HELLO */
+	ck_assert_int_eq(a.last_code, 1000);
+	ck_assert_str_eq(a.last_reason, "bye");
+	ck_assert_int_eq(wait_child(loop, pid, 10), 0);
+	close(out);
+
+	/* A server that answers 101 without selecting layercast.v1: the
+	 * dialling side refuses it, counts it, and never opens a link. */
+	char *argv2[] = { "node", LC_SOURCE_DIR "/tests/interop/server.js", "noproto", NULL };
+	pid = spawn(argv2, &out);
+	port = child_port(loop, out);
+	ck_assert_int_eq(net_dial(a.net, "127.0.0.1", port, &d), 0);
+	struct dial_fail_wait w = { a.net, 0 };
+	struct net_stats st;
+	net_get_stats(a.net, &st);
+	w.want = st.dial_failures + 2;
+	ck_assert(run_until(loop, dial_failures_reached, &w, 10));
+	net_get_stats(a.net, &st);
+	ck_assert_uint_ge(st.refused[NET_REF_DIAL_PROTO], 2);
+	ck_assert_uint_eq(a.opens, 1);
+	net_dial_cancel(d);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	close(out);
+	net_free(a.net);
+	lc_loop_free(loop);
+}
+END_TEST
+
 Suite *suite_net(void)
 {
 	Suite *s = suite_create("net");
@@ -1036,6 +1259,12 @@ Suite *suite_net(void)
 	tc = tcase_create("hostile");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_hostile_clients);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("processes");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_stopped_and_killed_peer);
+	tcase_add_test(tc, test_interop_ws_client);
+	tcase_add_test(tc, test_interop_ws_server);
 	suite_add_tcase(s, tc);
 	return s;
 }
