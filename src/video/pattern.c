@@ -149,7 +149,8 @@ void video_pattern_draw(struct video_frame *f, uint64_t number, int fps_num, int
 {
 	const int w = f->width, h = f->height;
 	const int cw = (w + 1) / 2, ch = (h + 1) / 2;
-	const int unit = (w < h ? w : h) / 90 > 0 ? (w < h ? w : h) / 90 : 1;
+	/* Everything scales with the frame: one unit is 4 px at 720p. */
+	const int unit = (w < h ? w : h) / 180 > 0 ? (w < h ? w : h) / 180 : 1;
 	const int n = (int)(number % 1000000);
 
 	/* Background: a diagonal luma gradient drifting right, chroma ramps. */
@@ -167,26 +168,27 @@ void video_pattern_draw(struct video_frame *f, uint64_t number, int fps_num, int
 		}
 	}
 
-	/* Texture: a band of 2x2-pixel noise scrolling left by 3 px a frame. */
-	int ty0 = h / 8, th = h / 6;
+	/* Texture: a band of noise blocks (2 units) scrolling left a unit a
+	 * frame, and beside it stripes of 4 units that only the upper spatial
+	 * layers resolve. */
+	int ty0 = h / 8, th = h / 6, blk = 2 * unit;
 	for (int y = ty0; y < ty0 + th && y < h; y++) {
 		uint8_t *row = f->plane[0] + (size_t)y * f->stride[0];
 		for (int x = 0; x < w / 2; x++) {
-			uint32_t r = mix((uint32_t)((x + 3 * n) / 2) * 2654435761U ^ (uint32_t)(y / 2) * 40503U);
-			row[x] = (uint8_t)(30 + (r & 0xff) * 190 / 255);
+			uint32_t r = mix((uint32_t)((x + unit * n) / blk) * 2654435761U ^ (uint32_t)(y / blk) * 40503U);
+			row[x] = (uint8_t)(60 + (r & 0xff) * 130 / 255);
 		}
 	}
-	/* Fine vertical stripes beside it (detail that only the top layer keeps). */
 	for (int y = ty0; y < ty0 + th && y < h; y++) {
 		uint8_t *row = f->plane[0] + (size_t)y * f->stride[0];
 		for (int x = w / 2; x < w; x++)
-			row[x] = ((x + n) / 2) % 2 ? 220 : 35;
+			row[x] = ((x + unit * n) / (2 * unit)) % 2 ? 200 : 50;
 	}
 
 	/* Moving shapes: a bouncing disc and a sliding bar. */
-	int r = 6 * unit;
+	int r = 10 * unit;
 	int cx = r + tri((int64_t)n * 4 * unit / 2, w - 2 * r > 1 ? w - 2 * r : 1);
-	int cy = h / 2 + tri((int64_t)n * 3 * unit / 2, h / 4 > 1 ? h / 4 : 1) - h / 8;
+	int cy = h * 19 / 32 + tri((int64_t)n * unit, h / 16 > 1 ? h / 16 : 1) - h / 32;
 	for (int y = cy - r; y <= cy + r; y++) {
 		if (y < 0 || y >= h)
 			continue;
@@ -199,7 +201,7 @@ void video_pattern_draw(struct video_frame *f, uint64_t number, int fps_num, int
 		}
 	}
 	fill_rect_chroma(f, cx - r / 2, cy - r / 2, r, r, 90, 240);
-	int bw = 14 * unit, bh = 4 * unit;
+	int bw = 24 * unit, bh = 6 * unit;
 	int bx = w - bw - tri((int64_t)n * 5 * unit / 2, w - bw > 1 ? w - bw : 1);
 	int by = h * 5 / 8;
 	fill_rect(f, bx, by, bw, bh, 16);
@@ -207,8 +209,13 @@ void video_pattern_draw(struct video_frame *f, uint64_t number, int fps_num, int
 
 	/* Large frame counter and the wall-clock time (UTC, ms). */
 	char text[64];
-	int big = 3 * unit;
 	snprintf(text, sizeof text, "FRAME %06d", n);
+	/* as large as fits in 90% of the width, at most 6 units a dot */
+	int big = w * 9 / 10 / ((int)strlen(text) * 6);
+	if (big > 6 * unit)
+		big = 6 * unit;
+	if (big < 1)
+		big = 1;
 	fill_rect(f, 2 * unit, h * 5 / 16 - unit, (int)strlen(text) * 6 * big + 2 * unit, 9 * big, 16);
 	video_draw_text(f, 3 * unit, h * 5 / 16, big, 235, text);
 
@@ -217,7 +224,7 @@ void video_pattern_draw(struct video_frame *f, uint64_t number, int fps_num, int
 	gmtime_r(&secs, &tm);
 	snprintf(text, sizeof text, "%02d:%02d:%02d.%03d UTC", tm.tm_hour, tm.tm_min, tm.tm_sec,
 		 (int)(wall_us / 1000 % 1000));
-	int mid = 2 * unit;
+	int mid = big * 2 / 3 > 0 ? big * 2 / 3 : 1;
 	fill_rect(f, 2 * unit, h * 3 / 4 - unit, (int)strlen(text) * 6 * mid + 2 * unit, 9 * mid, 16);
 	video_draw_text(f, 3 * unit, h * 3 / 4, mid, 235, text);
 
@@ -225,7 +232,7 @@ void video_pattern_draw(struct video_frame *f, uint64_t number, int fps_num, int
 	static const char marquee[] =
 		"LAYERCAST TEST SCENE - VP9 SVC 3 SPATIAL X 3 TEMPORAL LAYERS - "
 		"RLNC OVER GF(2^8) - ";
-	int ms = unit > 1 ? unit : 1;
+	int ms = 2 * unit;
 	int len = (int)strlen(marquee) * 6 * ms;
 	int off = (int)(((int64_t)n * 2 * ms) % len);
 	fill_rect(f, 0, h - 9 * ms, w, 9 * ms, 16);

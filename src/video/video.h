@@ -329,6 +329,37 @@ int video_dec_segment(struct video_dec *d, const struct video_seg_desc *desc,
 		      const uint8_t *const *payload, const size_t *len, int want,
 		      video_frame_cb cb, void *arg, int *used);
 
+/* ---- operating-point quality -------------------------------------------- */
+
+/*
+ * Quality of every ladder layer against the source, segment by segment.
+ * Each layer l is decoded from layers 0..l alone (its own decoder).
+ *  - native: each decoded frame against the source frame of the same
+ *    index, downscaled to the layer's size with the box filter of
+ *    video_frame_scale;
+ *  - full: the decoded frame upscaled (bilinear) to the source size,
+ *    against every source frame, the last decoded frame held for frames a
+ *    lower temporal layer does not have: what a viewer of that layer sees,
+ *    comparable across layers.
+ */
+struct video_eval_layer {
+	int width, height;
+	double fps;
+	double kbps;              /* operating point: layers 0..l */
+	struct video_sse native, full;
+	uint64_t frames;          /* decoded */
+	double dec_cpu_s;         /* decoder CPU time for this layer */
+	int errors;
+};
+struct video_eval;
+int video_eval_new(struct video_eval **out, int n_layers);
+void video_eval_free(struct video_eval *ev);
+/* One segment and its source frames src[0..n-1] (n = desc.n_frames). */
+int video_eval_segment(struct video_eval *ev, const struct video_segment *seg,
+		       const struct video_frame *src, int n);
+/* Results so far for layer l (kbps over the segments' total duration). */
+int video_eval_result(const struct video_eval *ev, int l, struct video_eval_layer *out);
+
 /* ---- threads ------------------------------------------------------------ */
 
 typedef void (*video_notify_cb)(void *arg);

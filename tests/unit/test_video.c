@@ -1076,6 +1076,53 @@ START_TEST(test_720p)
 }
 END_TEST
 
+/* The quality meter: upper layers are better at full size, the top layer
+ * is a sound encode, and bitrates add up. */
+START_TEST(test_eval)
+{
+	struct video_enc_cfg cfg;
+	video_enc_cfg_default(&cfg, 320, 180, 30, 1);
+	ck_assert_int_eq(cfg.spatial, 2);
+	struct video_enc *e = NULL;
+	ck_assert_int_eq(video_enc_new(&e, &cfg), 0);
+	struct video_eval *ev = NULL;
+	ck_assert_int_eq(video_eval_new(&ev, cfg.ladder.n), 0);
+	static struct video_frame src[30];
+	for (int k = 0; k < 2; k++) {
+		struct video_segment *seg = NULL;
+		for (int i = 0; i < 30; i++) {
+			ck_assert_int_eq(video_frame_alloc(&src[i], 320, 180), 0);
+			video_pattern_draw(&src[i], (uint64_t)(k * 30 + i), 30, 1, 0);
+			ck_assert_int_eq(video_enc_push(e, &src[i], &seg), i == 29);
+		}
+		ck_assert_int_eq(video_eval_segment(ev, seg, src, 30), 0);
+		video_segment_free(seg);
+	}
+	double prev_full = 0, prev_kbps = 0;
+	for (int l = 0; l < cfg.ladder.n; l++) {
+		struct video_eval_layer r;
+		ck_assert_int_eq(video_eval_result(ev, l, &r), 0);
+		ck_assert_int_eq(r.errors, 0);
+		ck_assert_uint_eq(r.frames, l ? 60 : 30);
+		ck_assert_uint_eq(r.full.frames, 60);
+		double full = video_sse_psnr(&r.full, 0);
+		ck_assert(full >= prev_full - 0.2);
+		ck_assert(r.kbps > prev_kbps);
+		prev_full = full;
+		prev_kbps = r.kbps;
+		if (l == cfg.ladder.n - 1) {
+			ck_assert(video_sse_psnr(&r.native, 0) > 28);
+			ck_assert(video_sse_psnr(&r.native, 0) == full); /* same size */
+		}
+	}
+	ck_assert_int_eq(video_eval_result(ev, cfg.ladder.n, &(struct video_eval_layer){ 0 }), LC_ERANGE);
+	for (int i = 0; i < 30; i++)
+		video_frame_free(&src[i]);
+	video_eval_free(ev);
+	video_enc_free(e);
+}
+END_TEST
+
 Suite *suite_video(void)
 {
 	Suite *s = suite_create("video");
@@ -1105,6 +1152,7 @@ Suite *suite_video(void)
 	tcase_add_test(tc, test_threads);
 	tcase_add_test(tc, test_threads_stop_and_drop);
 	tcase_add_test(tc, test_720p);
+	tcase_add_test(tc, test_eval);
 	suite_add_tcase(s, tc);
 	return s;
 }
