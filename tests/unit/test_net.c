@@ -1141,6 +1141,8 @@ START_TEST(test_stopped_and_killed_peer)
 	ck_assert(wait_count(loop, &a.closes, 4, 5));
 	double killed = (double)(lc_now_us() - t0) / 1e6;
 	ck_assert_msg(killed < 0.5, "killed peer detected after %.2f s", killed);
+	fprintf(stderr, "net: stopped peer detected after %.2f s, killed peer after %.3f s\n", detect,
+		killed);
 	ck_assert_int_eq(a.last_code, NET_CLOSE_ABNORMAL);
 	ck_assert_str_eq(a.last_reason, "connection lost");
 	waitpid(pid, NULL, 0);
