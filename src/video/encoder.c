@@ -62,7 +62,7 @@ void video_enc_cfg_default(struct video_enc_cfg *c, int w, int h, int fps_num, i
 	c->seg_frames = (int)((fps_num + fps_den / 2) / (fps_den ? fps_den : 1));
 	if (c->seg_frames < 1)
 		c->seg_frames = 1;
-	c->speed = w * h > 640 * 360 ? 8 : 7;
+	c->speed = w * h > 640 * 360 ? 9 : 7;
 	c->threads = 1;
 	c->inter_layer_pred = 0;
 	video_ladder_default(&c->ladder, c->spatial, c->temporal);

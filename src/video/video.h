@@ -187,7 +187,8 @@ struct video_enc_cfg {
 /*
  * Defaults for an input size and rate: 3x3 layers (fewer spatial layers
  * when the input is small), kbps 300/900/2500 at 720p (scaled with the
- * pixel count elsewhere), 1 s segments, speed 7 (8 above 640x360), one
+ * pixel count elsewhere), 1 s segments, speed 7 (9 above 640x360, to keep 720p30
+ * within a third of a core), one
  * thread, inter-layer prediction on, the default ladder.
  */
 void video_enc_cfg_default(struct video_enc_cfg *c, int w, int h, int fps_num, int fps_den);
