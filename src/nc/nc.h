@@ -131,7 +131,8 @@ size_t nc_enc_len(const struct nc_enc *e);
 /*
  * The next block: the k source blocks in order (unit vectors), then dense
  * random combinations (every coefficient non-zero, drawn from rng). coef gets
- * k bytes, payload block_size bytes. Returns the block's sequence number.
+ * k bytes, payload block_size bytes. Returns 1 for a systematic block, 0 for
+ * a coded one.
  */
 int nc_enc_next(struct nc_enc *e, struct lc_rng *rng, uint8_t *coef, uint8_t *payload);
 /* Source block i with its unit vector. */
@@ -148,7 +149,7 @@ struct nc_dec;
 /*
  * A progressive decoder for one generation (k, block_size, true length len,
  * 1 <= len <= k*block_size). One allocation of about k*(3k + block_size)
- * bytes plus a stripe buffer of k*min(block_size, 2 KiB).
+ * bytes plus a stripe buffer of at most max(16 KiB, 256*k) bytes.
  */
 int nc_dec_new(struct nc_dec **out, unsigned k, size_t block_size, size_t len);
 void nc_dec_free(struct nc_dec *d);
@@ -187,7 +188,8 @@ int nc_dec_recode(const struct nc_dec *d, struct lc_rng *rng, uint8_t *coef, uin
 
 /*
  * Stateless recoding of n coded blocks (coefs[i]: k bytes, payloads[i]:
- * block_size bytes) into one, with random non-zero weights from rng.
+ * block_size bytes; 1 <= n <= NC_MAX_K) into one, with random non-zero
+ * weights from rng.
  */
 int nc_recode(unsigned k, size_t block_size, unsigned n, const uint8_t *const *coefs,
 	      const uint8_t *const *payloads, struct lc_rng *rng, uint8_t *coef,
