@@ -1,0 +1,1415 @@
+/*
+ * Layered AQCS with network coding: see sched.h for the policy. This file
+ * keeps three kinds of state: the live segments (a window of generations,
+ * each an encoder at the source or a decoder elsewhere), the neighbours (what
+ * they subscribe to, hold and asked for) and the queues (the peer's forward
+ * queue, the source's pull queue).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "nc/nc.h"
+#include "sched/sched.h"
+
+#define FWD_MAX 512          /* forward queue entries */
+#define PULLQ_MAX SCHED_MAX_NBRS
+#define REPQ_MAX 16          /* repair requests kept per neighbour */
+#define HAVE_PERIOD_US 250000
+#define SOURCE_HORIZON_US 4000000 /* the source serves a segment this long */
+#define DEFAULT_UP_KBPS 1000000
+
+struct gen {
+	bool live;
+	uint16_t k;
+	uint32_t B, len;
+	struct nc_enc *enc;      /* source */
+	struct nc_dec *dec;      /* everyone else */
+	uint8_t *data;           /* the generation's bytes once complete */
+	bool done;
+	uint32_t f_sent;         /* source: forward blocks issued */
+	uint32_t sent;           /* source: blocks issued in all */
+	int64_t first_us, last_innov_us, done_us;
+	int64_t done_wall_us;
+	int64_t repair_us;       /* last repair request sent */
+	uint8_t *chunk_have;     /* no-coding: which chunks are held (k bytes) */
+};
+
+struct seg {
+	bool used;
+	uint32_t num;
+	bool have_desc;
+	struct wire_segment desc;
+	int64_t first_us;        /* first heard of (source: added) */
+	bool played;
+	bool counted;            /* level adaptation looked at it */
+	uint8_t level_at_start;  /* our subscription when it was first heard of */
+	struct gen gen[WIRE_LAYERS_MAX];
+};
+
+struct rep {
+	uint32_t seg;
+	uint8_t layer;
+	uint16_t count;
+	bool want;               /* no-coding: the chunks in `mask` */
+	uint8_t mask[WIRE_K_MAX / 8];
+};
+
+struct nbr {
+	bool used;
+	uint32_t link;
+	bool is_source;
+	uint32_t up_kbps;
+	int64_t rtt_us;
+	int level;               /* their subscription, -1: none */
+	/* Their state per window slot. */
+	uint32_t have_seg[SCHED_WINDOW];
+	uint16_t have_rank[SCHED_WINDOW][WIRE_LAYERS_MAX];
+	uint8_t have_done[SCHED_WINDOW];
+	uint16_t nf[SCHED_WINDOW][WIRE_LAYERS_MAX]; /* source: direct blocks sent */
+	struct rep rep[REPQ_MAX];
+	unsigned nrep;
+	bool in_pullq;
+};
+
+struct fwd {
+	uint32_t seg;
+	uint8_t layer;
+	uint8_t flags;
+	uint16_t k;
+	uint32_t B, len;
+	uint64_t dests;          /* neighbour slots still to send to */
+	uint8_t *buf;            /* k coefficients then B payload bytes */
+};
+
+struct pullreq {
+	int nbr;
+	unsigned count;
+	int level;
+};
+
+struct sched {
+	struct sched_config cfg;
+	struct sched_ops ops;
+	struct lc_rng rng;
+	int64_t created_us;
+
+	struct seg seg[SCHED_WINDOW];
+	bool any_seg;
+	uint32_t newest;
+
+	struct nbr nbr[SCHED_MAX_NBRS];
+	int source_nbr;          /* slot of the source, -1 */
+
+	/* Peer: forward queue and pull state. */
+	struct fwd fwd[FWD_MAX];
+	unsigned fwd_head, fwd_n;
+	uint64_t fwd_bytes;      /* sum over entries of B * |dests| */
+	unsigned pull_out;       /* blocks asked of the source, not yet come */
+	int64_t pull_us;
+
+	/* Source: pull queue. */
+	struct pullreq pullq[PULLQ_MAX];
+	unsigned pullq_head, pullq_n;
+	unsigned rr;             /* round robin position for direct blocks */
+	unsigned rr_rep;
+
+	/* Subscription and playback. */
+	int level;
+	int64_t level_change_us, shortfall_us;
+	uint32_t level_from_seg; /* segments from here on were asked at `level` */
+	bool started;
+	uint32_t play_next;      /* next segment to play */
+	uint32_t s0;             /* first segment played */
+	int64_t cap0_us;         /* capture time of s0 (wall) */
+	int64_t dur_us;          /* segment duration */
+	int64_t wall_us;         /* wall clock at the last input */
+	int64_t have_us;
+	bool have_dirty;
+
+	uint8_t *scratch;        /* one block: coefficients + payload */
+	struct sched_stats st;
+};
+
+static const struct wire_msg *msg_done(struct wire_msg *m, uint32_t seg, uint8_t layer)
+{
+	memset(m, 0, sizeof *m);
+	m->type = WIRE_DONE;
+	m->u.done.segment = seg;
+	m->u.done.layer = layer;
+	return m;
+}
+
+void sched_config_default(struct sched_config *c)
+{
+	memset(c, 0, sizeof *c);
+	c->coding = true;
+	c->max_level = WIRE_LAYERS_MAX - 1;
+	c->pull_blocks = 4;
+	c->buffer_us = 1200000;
+	c->stable_us = 3000000;
+	c->repair_us = 400000;
+	c->seed = 1;
+}
+
+void sched_pick_block(size_t len, uint32_t *block_size, uint16_t *k)
+{
+	/* Near SCHED_TARGET_K blocks, blocks of 1 KiB .. 16 KiB; k grows past
+	 * the target only for layers above 1 MiB. */
+	size_t b = (len + SCHED_TARGET_K - 1) / SCHED_TARGET_K;
+	if (b < 1024)
+		b = 1024;
+	if (b > 16384)
+		b = 16384;
+	if (len && (len + b - 1) / b > WIRE_K_MAX)
+		b = (len + WIRE_K_MAX - 1) / WIRE_K_MAX;
+	size_t kk = len ? (len + b - 1) / b : 1;
+	if (len && len < b)
+		b = len; /* one short block: no padding on the wire */
+	*block_size = (uint32_t)b;
+	*k = (uint16_t)kk;
+}
+
+static uint64_t up_Bps(const struct sched *s)
+{
+	return (uint64_t)(s->cfg.up_kbps ? s->cfg.up_kbps : DEFAULT_UP_KBPS) * 125;
+}
+
+/* ---- segments and generations ---------------------------------------- */
+
+static struct seg *seg_find(const struct sched *s, uint32_t num)
+{
+	const struct seg *g = &s->seg[num % SCHED_WINDOW];
+	return g->used && g->num == num ? (struct seg *)g : NULL;
+}
+
+static void gen_clear(struct gen *g)
+{
+	nc_enc_free(g->enc);
+	nc_dec_free(g->dec);
+	free(g->data);
+	free(g->chunk_have);
+	memset(g, 0, sizeof *g);
+}
+
+static void seg_clear(struct seg *g)
+{
+	for (int l = 0; l < WIRE_LAYERS_MAX; l++)
+		gen_clear(&g->gen[l]);
+	memset(g, 0, sizeof *g);
+}
+
+static void fwd_drop_dest(struct sched *s, uint32_t seg, int layer, int nbr);
+static bool seg_stale(const struct sched *s, uint32_t num);
+
+/*
+ * The slot for segment num, evicting an older one. NULL if num is older than
+ * what the window holds (too late to be of use).
+ */
+static struct seg *seg_get(struct sched *s, uint32_t num, int64_t now_us)
+{
+	struct seg *g = seg_find(s, num);
+	if (g)
+		return g;
+	if (s->any_seg && num + SCHED_WINDOW <= s->newest)
+		return NULL;
+	if (s->started && num < s->play_next)
+		return NULL;
+	g = &s->seg[num % SCHED_WINDOW];
+	if (g->used) {
+		if (g->num > num)
+			return NULL;
+		seg_clear(g);
+	}
+	g->used = true;
+	g->num = num;
+	g->first_us = now_us;
+	g->level_at_start = (uint8_t)(s->level < 0 ? 0 : s->level);
+	if (!s->any_seg || num > s->newest) {
+		s->newest = num;
+		s->any_seg = true;
+	}
+	return g;
+}
+
+static bool layer_wanted(const struct sched *s, const struct seg *g, int layer)
+{
+	(void)g;
+	return layer <= s->level;
+}
+
+static int gen_setup_dec(struct sched *s, struct gen *gn, uint16_t k, uint32_t B, uint32_t len,
+			 int64_t now_us)
+{
+	if (gn->live)
+		return gn->k == k && gn->B == B && gn->len == len ? 0 : LC_EPROTO;
+	int rc = nc_dec_new(&gn->dec, k, B, len);
+	if (rc)
+		return rc;
+	if (!s->cfg.coding) {
+		gn->chunk_have = calloc(k, 1);
+		if (!gn->chunk_have) {
+			nc_dec_free(gn->dec);
+			gn->dec = NULL;
+			return LC_ENOMEM;
+		}
+	}
+	gn->live = true;
+	gn->k = k;
+	gn->B = B;
+	gn->len = len;
+	gn->first_us = gn->last_innov_us = now_us;
+	return 0;
+}
+
+/* ---- messages to neighbours ------------------------------------------ */
+
+static int send_msg(struct sched *s, int n, const struct wire_msg *m)
+{
+	if (!s->nbr[n].used)
+		return LC_ENOENT;
+	int sz = wire_encoded_size(m);
+	if (sz > 0)
+		s->st.msg_bytes_out += (uint64_t)sz;
+	return s->ops.send(s->ops.ctx, s->nbr[n].link, m);
+}
+
+static void send_all(struct sched *s, const struct wire_msg *m, int except)
+{
+	for (int n = 0; n < SCHED_MAX_NBRS; n++)
+		if (s->nbr[n].used && n != except)
+			send_msg(s, n, m);
+}
+
+static void send_subscribe(struct sched *s, int n)
+{
+	struct wire_msg m = { .type = WIRE_SUBSCRIBE };
+	m.u.subscribe.level = s->level < 0 ? WIRE_LEVEL_NONE : (uint8_t)s->level;
+	m.u.subscribe.cap = s->cfg.max_level;
+	if (s->cfg.source) {
+		m.u.subscribe.level = WIRE_LEVEL_NONE;
+		m.u.subscribe.cap = 0;
+	}
+	if (n >= 0)
+		send_msg(s, n, &m);
+	else
+		send_all(s, &m, -1);
+}
+
+static void send_have(struct sched *s, int64_t now_us)
+{
+	struct wire_msg m = { .type = WIRE_HAVE };
+	struct wire_have *h = &m.u.have;
+	for (unsigned i = 0; i < SCHED_WINDOW; i++) {
+		uint32_t num = s->newest - (SCHED_WINDOW - 1) + i;
+		if (s->newest < SCHED_WINDOW - 1 && num > s->newest)
+			continue;
+		struct seg *g = seg_find(s, num);
+		if (!g)
+			continue;
+		struct wire_have_seg *e = &h->seg[h->count];
+		e->segment = num;
+		int nl = 0;
+		for (int l = 0; l < WIRE_LAYERS_MAX; l++) {
+			const struct gen *gn = &g->gen[l];
+			if (!gn->live)
+				continue;
+			nl = l + 1;
+			if (gn->done) {
+				e->done |= (uint8_t)(1u << l);
+				e->rank[l] = gn->k;
+			} else if (gn->dec) {
+				e->rank[l] = (uint16_t)nc_dec_rank(gn->dec);
+			} else {
+				e->rank[l] = 0;
+			}
+		}
+		if (!nl)
+			continue;
+		e->nlayers = (uint8_t)nl;
+		for (int l = 0; l < nl; l++)
+			if (!(e->done >> l & 1) && e->rank[l] == 0 && g->gen[l].live && g->gen[l].done)
+				e->rank[l] = 1;
+		h->count++;
+	}
+	s->have_us = now_us;
+	s->have_dirty = false;
+	if (h->count)
+		send_all(s, &m, -1);
+}
+
+static void send_segment_desc(struct sched *s, int n, const struct seg *g)
+{
+	if (!g->have_desc)
+		return;
+	struct wire_msg m = { .type = WIRE_SEGMENT };
+	m.u.segment = g->desc;
+	if (n >= 0)
+		send_msg(s, n, &m);
+	else
+		send_all(s, &m, -1);
+}
+
+/* ---- neighbours --------------------------------------------------------- */
+
+static int nbr_find(const struct sched *s, uint32_t link)
+{
+	for (int n = 0; n < SCHED_MAX_NBRS; n++)
+		if (s->nbr[n].used && s->nbr[n].link == link)
+			return n;
+	return -1;
+}
+
+static bool nbr_done(const struct nbr *nb, uint32_t seg, int layer)
+{
+	unsigned slot = seg % SCHED_WINDOW;
+	return nb->have_seg[slot] == seg && (nb->have_done[slot] >> layer & 1);
+}
+
+static unsigned nbr_rank(const struct nbr *nb, uint32_t seg, int layer)
+{
+	unsigned slot = seg % SCHED_WINDOW;
+	if (nb->have_seg[slot] != seg)
+		return 0;
+	return nb->have_rank[slot][layer];
+}
+
+static void nbr_have_slot(struct nbr *nb, uint32_t seg)
+{
+	unsigned slot = seg % SCHED_WINDOW;
+	if (nb->have_seg[slot] != seg) {
+		nb->have_seg[slot] = seg;
+		memset(nb->have_rank[slot], 0, sizeof nb->have_rank[slot]);
+		memset(nb->nf[slot], 0, sizeof nb->nf[slot]);
+		nb->have_done[slot] = 0;
+	}
+}
+
+int sched_nbr_up(struct sched *s, uint32_t link, bool is_source, uint32_t up_kbps, int64_t now_us)
+{
+	(void)now_us;
+	if (nbr_find(s, link) >= 0)
+		return LC_EINVAL;
+	for (int n = 0; n < SCHED_MAX_NBRS; n++) {
+		struct nbr *nb = &s->nbr[n];
+		if (nb->used)
+			continue;
+		memset(nb, 0, sizeof *nb);
+		nb->used = true;
+		nb->link = link;
+		nb->is_source = is_source;
+		nb->up_kbps = up_kbps;
+		nb->rtt_us = 50000;
+		nb->level = -1;
+		for (int i = 0; i < SCHED_WINDOW; i++)
+			nb->have_seg[i] = UINT32_MAX;
+		if (is_source)
+			s->source_nbr = n;
+		send_subscribe(s, n);
+		/* A newcomer learns the live segments at once. */
+		for (int i = 0; i < SCHED_WINDOW; i++)
+			if (s->seg[i].used)
+				send_segment_desc(s, n, &s->seg[i]);
+		s->have_dirty = true;
+		return 0;
+	}
+	return LC_EFULL;
+}
+
+static void pullq_remove(struct sched *s, int n)
+{
+	unsigned w = 0;
+	for (unsigned i = 0; i < s->pullq_n; i++) {
+		struct pullreq p = s->pullq[(s->pullq_head + i) % PULLQ_MAX];
+		if (p.nbr != n)
+			s->pullq[(s->pullq_head + w++) % PULLQ_MAX] = p;
+	}
+	s->pullq_n = w;
+	s->nbr[n].in_pullq = false;
+}
+
+void sched_nbr_down(struct sched *s, uint32_t link, int64_t now_us)
+{
+	(void)now_us;
+	int n = nbr_find(s, link);
+	if (n < 0)
+		return;
+	pullq_remove(s, n);
+	for (unsigned i = 0; i < s->fwd_n; i++) {
+		struct fwd *f = &s->fwd[(s->fwd_head + i) % FWD_MAX];
+		if (f->dests >> n & 1) {
+			f->dests &= ~(1ULL << n);
+			s->fwd_bytes -= f->B;
+		}
+	}
+	if (s->source_nbr == n) {
+		s->source_nbr = -1;
+		s->pull_out = 0;
+	}
+	memset(&s->nbr[n], 0, sizeof s->nbr[n]);
+}
+
+void sched_nbr_rtt(struct sched *s, uint32_t link, int64_t rtt_us)
+{
+	int n = nbr_find(s, link);
+	if (n >= 0 && rtt_us > 0)
+		s->nbr[n].rtt_us = rtt_us;
+}
+
+/* ---- forward queue (peer) ------------------------------------------------ */
+
+static void fwd_pop_empty(struct sched *s)
+{
+	while (s->fwd_n && !s->fwd[s->fwd_head].dests) {
+		free(s->fwd[s->fwd_head].buf);
+		s->fwd[s->fwd_head].buf = NULL;
+		s->fwd_head = (s->fwd_head + 1) % FWD_MAX;
+		s->fwd_n--;
+	}
+}
+
+static void fwd_drop_dest(struct sched *s, uint32_t seg, int layer, int nbr)
+{
+	for (unsigned i = 0; i < s->fwd_n; i++) {
+		struct fwd *f = &s->fwd[(s->fwd_head + i) % FWD_MAX];
+		if (f->seg == seg && f->layer == layer && (f->dests >> nbr & 1)) {
+			f->dests &= ~(1ULL << nbr);
+			s->fwd_bytes -= f->B;
+		}
+	}
+	fwd_pop_empty(s);
+}
+
+static void fwd_push(struct sched *s, const struct wire_block *b, int from)
+{
+	uint64_t dests = 0;
+	unsigned nd = 0;
+	for (int n = 0; n < SCHED_MAX_NBRS; n++) {
+		const struct nbr *nb = &s->nbr[n];
+		if (!nb->used || nb->is_source || n == from || nb->level < b->layer ||
+		    nbr_done(nb, b->segment, b->layer))
+			continue;
+		dests |= 1ULL << n;
+		nd++;
+	}
+	if (!dests || s->fwd_n == FWD_MAX)
+		return;
+	uint8_t *buf = malloc((size_t)b->k + b->block_size);
+	if (!buf)
+		return;
+	memcpy(buf, b->coef, b->k);
+	memcpy(buf + b->k, b->payload, b->block_size);
+	struct fwd *f = &s->fwd[(s->fwd_head + s->fwd_n) % FWD_MAX];
+	f->seg = b->segment;
+	f->layer = b->layer;
+	f->flags = b->flags & WIRE_BLOCK_SYSTEMATIC;
+	f->k = b->k;
+	f->B = b->block_size;
+	f->len = b->gen_len;
+	f->dests = dests;
+	f->buf = buf;
+	s->fwd_n++;
+	s->fwd_bytes += (uint64_t)nd * b->block_size;
+}
+
+/* ---- sending blocks -------------------------------------------------------- */
+
+static size_t block_msg_size(uint16_t k, uint32_t B)
+{
+	return WIRE_HDR_LEN + 16 + (size_t)k + B;
+}
+
+static bool has_room(struct sched *s, int n, size_t bytes)
+{
+	return s->ops.room(s->ops.ctx, s->nbr[n].link) >= bytes;
+}
+
+static int send_block(struct sched *s, int n, uint32_t seg, uint8_t layer, uint8_t flags,
+		      uint16_t k, uint32_t B, uint32_t len, const uint8_t *coef,
+		      const uint8_t *payload)
+{
+	struct wire_msg m = { .type = WIRE_BLOCK };
+	m.u.block = (struct wire_block){ .segment = seg, .layer = layer, .flags = flags, .k = k,
+					 .block_size = B, .gen_len = len, .coef = coef,
+					 .payload = payload };
+	int rc = send_msg(s, n, &m);
+	if (rc == 0) {
+		s->st.blocks_out++;
+		s->st.bytes_out += B;
+	}
+	return rc;
+}
+
+/* A fresh source block of generation gn (systematic first, then random; in
+ * no-coding mode chunk `idx`). */
+static int source_block(struct sched *s, struct gen *gn, int idx, uint8_t **coef,
+			uint8_t **payload, uint8_t *flags)
+{
+	*coef = s->scratch;
+	*payload = s->scratch + gn->k;
+	*flags = 0;
+	int rc;
+	if (!s->cfg.coding) {
+		rc = nc_enc_systematic(gn->enc, (unsigned)idx % gn->k, *coef, *payload);
+		*flags = WIRE_BLOCK_SYSTEMATIC;
+	} else {
+		unsigned seq = gn->sent;
+		rc = nc_enc_next(gn->enc, &s->rng, *coef, *payload);
+		if (seq < gn->k)
+			*flags = WIRE_BLOCK_SYSTEMATIC;
+	}
+	if (rc >= 0)
+		gn->sent++;
+	return rc < 0 ? rc : 0;
+}
+
+/* Coverage of neighbour n for a source generation: forward blocks reach all
+ * subscribers, direct ones count for n alone. */
+static unsigned coverage(const struct sched *s, const struct gen *gn, int n, uint32_t seg, int l)
+{
+	const struct nbr *nb = &s->nbr[n];
+	unsigned slot = seg % SCHED_WINDOW;
+	unsigned nf = nb->have_seg[slot] == seg ? nb->nf[slot][l] : 0;
+	return gn->f_sent + nf;
+}
+
+static bool subscriber_needs(const struct sched *s, const struct gen *gn, int n, uint32_t seg, int l)
+{
+	const struct nbr *nb = &s->nbr[n];
+	if (!nb->used || nb->is_source || nb->level < l || nbr_done(nb, seg, l))
+		return false;
+	return coverage(s, gn, n, seg, l) < gn->k;
+}
+
+static bool source_serves(const struct sched *s, const struct seg *g, int64_t now_us)
+{
+	return g->used && now_us - g->first_us < SOURCE_HORIZON_US && !seg_stale(s, g->num);
+}
+
+/* Source: the most urgent generation (lowest layer, then oldest segment) up
+ * to `level` that still needs forward blocks. */
+static bool source_pick_forward(struct sched *s, int level, int64_t now_us, struct seg **gs, int *gl)
+{
+	for (int l = 0; l <= level && l < WIRE_LAYERS_MAX; l++) {
+		for (unsigned i = 0; i < SCHED_WINDOW; i++) {
+			uint32_t num = s->newest - (SCHED_WINDOW - 1) + i;
+			struct seg *g = seg_find(s, num);
+			if (!g || !source_serves(s, g, now_us) || l >= g->desc.nlayers)
+				continue;
+			struct gen *gn = &g->gen[l];
+			if (!gn->live || gn->f_sent >= gn->k)
+				continue;
+			for (int n = 0; n < SCHED_MAX_NBRS; n++)
+				if (subscriber_needs(s, gn, n, num, l)) {
+					*gs = g;
+					*gl = l;
+					return true;
+				}
+		}
+	}
+	return false;
+}
+
+static bool source_serve_pull(struct sched *s, int64_t now_us)
+{
+	while (s->pullq_n) {
+		struct pullreq *p = &s->pullq[s->pullq_head];
+		int n = p->nbr;
+		struct seg *g;
+		int l;
+		if (!source_pick_forward(s, p->level, now_us, &g, &l))
+			return false; /* wait for the next segment */
+		struct gen *gn = &g->gen[l];
+		if (!has_room(s, n, block_msg_size(gn->k, gn->B)))
+			return false;
+		uint8_t *coef, *payload, flags;
+		if (source_block(s, gn, (int)gn->f_sent, &coef, &payload, &flags))
+			return false;
+		gn->f_sent++;
+		send_block(s, n, g->num, (uint8_t)l, flags | WIRE_BLOCK_FORWARD, gn->k, gn->B,
+			   gn->len, coef, payload);
+		s->st.pulls_served++;
+		if (--p->count == 0) {
+			s->nbr[n].in_pullq = false;
+			s->pullq_head = (s->pullq_head + 1) % PULLQ_MAX;
+			s->pullq_n--;
+		}
+		return true;
+	}
+	return false;
+}
+
+static bool source_serve_direct(struct sched *s, int64_t now_us)
+{
+	for (int l = 0; l < WIRE_LAYERS_MAX; l++) {
+		for (unsigned i = 0; i < SCHED_WINDOW; i++) {
+			uint32_t num = s->newest - (SCHED_WINDOW - 1) + i;
+			struct seg *g = seg_find(s, num);
+			if (!g || !source_serves(s, g, now_us) || l >= g->desc.nlayers)
+				continue;
+			struct gen *gn = &g->gen[l];
+			if (!gn->live)
+				continue;
+			for (unsigned j = 0; j < SCHED_MAX_NBRS; j++) {
+				int n = (int)((s->rr + j) % SCHED_MAX_NBRS);
+				if (!subscriber_needs(s, gn, n, num, l))
+					continue;
+				if (!has_room(s, n, block_msg_size(gn->k, gn->B)))
+					continue;
+				struct nbr *nb = &s->nbr[n];
+				nbr_have_slot(nb, num);
+				unsigned slot = num % SCHED_WINDOW;
+				/* No-coding: direct chunks count down from the top so
+				 * they meet the forward ones only when all are sent. */
+				int idx = gn->k - 1 - nb->nf[slot][l];
+				uint8_t *coef, *payload, flags;
+				if (source_block(s, gn, idx, &coef, &payload, &flags))
+					return false;
+				nb->nf[slot][l]++;
+				send_block(s, n, num, (uint8_t)l, flags, gn->k, gn->B, gn->len, coef,
+					   payload);
+				s->rr = (unsigned)n + 1;
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+/* Relay one forwarded block: the lowest layer first, then the oldest
+ * segment, to a destination with room. */
+static bool peer_serve_forward(struct sched *s)
+{
+	struct fwd *best = NULL;
+	int best_n = -1;
+	for (unsigned i = 0; i < s->fwd_n; i++) {
+		struct fwd *f = &s->fwd[(s->fwd_head + i) % FWD_MAX];
+		if (f->dests && seg_stale(s, f->seg)) {
+			/* Past its deadline: of no use to anyone now. */
+			s->fwd_bytes -= (uint64_t)f->B * (uint64_t)__builtin_popcountll(f->dests);
+			f->dests = 0;
+		}
+		if (!f->dests)
+			continue;
+		if (best && (f->layer > best->layer ||
+			     (f->layer == best->layer && f->seg >= best->seg)))
+			continue;
+		for (int n = 0; n < SCHED_MAX_NBRS; n++) {
+			if (!(f->dests >> n & 1) || !has_room(s, n, block_msg_size(f->k, f->B)))
+				continue;
+			best = f;
+			best_n = n;
+			break;
+		}
+	}
+	if (!best)
+		return false;
+	best->dests &= ~(1ULL << best_n);
+	s->fwd_bytes -= best->B;
+	send_block(s, best_n, best->seg, best->layer, best->flags, best->k, best->B, best->len,
+		   best->buf, best->buf + best->k);
+	fwd_pop_empty(s);
+	return true;
+}
+
+/* One answer to a repair request: a recoded block (or a wanted chunk). */
+static bool serve_repair_one(struct sched *s, int n)
+{
+	struct nbr *nb = &s->nbr[n];
+	while (nb->nrep) {
+		struct rep *r = &nb->rep[0];
+		struct seg *g = seg_find(s, r->seg);
+		struct gen *gn = g ? &g->gen[r->layer] : NULL;
+		bool usable = gn && gn->live && r->count && !nbr_done(nb, r->seg, r->layer) &&
+			      !seg_stale(s, r->seg);
+		if (usable && !s->cfg.source && !nc_dec_rank(gn->dec))
+			usable = false;
+		if (!usable) {
+			memmove(&nb->rep[0], &nb->rep[1], (nb->nrep - 1) * sizeof nb->rep[0]);
+			nb->nrep--;
+			continue;
+		}
+		if (!has_room(s, n, block_msg_size(gn->k, gn->B)))
+			return false;
+		uint8_t *coef = s->scratch, *payload = s->scratch + gn->k, flags = 0;
+		int rc = LC_ENOENT;
+		if (r->want) {
+			/* The first wanted chunk we hold. */
+			for (unsigned i = 0; i < gn->k; i++) {
+				if (!(r->mask[i / 8] >> (i % 8) & 1))
+					continue;
+				r->mask[i / 8] &= (uint8_t)~(1u << (i % 8));
+				if (s->cfg.source) {
+					rc = nc_enc_systematic(gn->enc, i, coef, payload);
+				} else if (gn->done) {
+					memset(coef, 0, gn->k);
+					coef[i] = 1;
+					memcpy(payload, nc_dec_block(gn->dec, i), gn->B);
+					rc = 0;
+				} else if (gn->chunk_have && gn->chunk_have[i]) {
+					rc = LC_ENOENT; /* held only inside the decoder */
+				}
+				if (rc >= 0)
+					break;
+			}
+			flags = WIRE_BLOCK_SYSTEMATIC;
+			if (rc < 0)
+				r->count = 0;
+		} else if (s->cfg.source) {
+			rc = nc_enc_coded(gn->enc, &s->rng, coef, payload);
+		} else {
+			rc = nc_dec_recode(gn->dec, &s->rng, coef, payload);
+		}
+		if (rc >= 0) {
+			send_block(s, n, r->seg, r->layer, flags, gn->k, gn->B, gn->len, coef, payload);
+			s->st.repairs_served++;
+		}
+		if (r->count)
+			r->count--;
+		if (!r->count) {
+			memmove(&nb->rep[0], &nb->rep[1], (nb->nrep - 1) * sizeof nb->rep[0]);
+			nb->nrep--;
+		}
+		return rc >= 0;
+	}
+	return false;
+}
+
+static bool serve_repairs(struct sched *s)
+{
+	for (unsigned j = 0; j < SCHED_MAX_NBRS; j++) {
+		int n = (int)((s->rr_rep + j) % SCHED_MAX_NBRS);
+		if (!s->nbr[n].used || !s->nbr[n].nrep)
+			continue;
+		if (serve_repair_one(s, n)) {
+			s->rr_rep = (unsigned)n + 1;
+			return true;
+		}
+	}
+	return false;
+}
+
+void sched_pump(struct sched *s, int64_t now_us)
+{
+	/* One block per round, the most urgent kind first. */
+	for (int guard = 0; guard < 100000; guard++) {
+		bool sent;
+		/* Repairs are near a deadline: they go first. */
+		if (s->cfg.source)
+			sent = serve_repairs(s) || source_serve_pull(s, now_us) ||
+			       source_serve_direct(s, now_us);
+		else
+			sent = serve_repairs(s) || peer_serve_forward(s);
+		if (!sent)
+			break;
+	}
+}
+
+/* ---- receiving ------------------------------------------------------------- */
+
+static void gen_complete(struct sched *s, struct seg *g, int l, int64_t now_us)
+{
+	struct gen *gn = &g->gen[l];
+	gn->data = malloc(gn->len ? gn->len : 1);
+	if (!gn->data || nc_dec_copy(gn->dec, gn->data, gn->len) < 0) {
+		free(gn->data);
+		gn->data = NULL;
+		return;
+	}
+	if (g->have_desc && l < g->desc.nlayers &&
+	    wire_hash64(gn->data, gn->len) != g->desc.layer[l].hash) {
+		/* Corrupt (a lying or broken sender): start the generation over. */
+		s->st.hash_failures++;
+		free(gn->data);
+		gn->data = NULL;
+		nc_dec_reset(gn->dec, gn->len);
+		if (gn->chunk_have)
+			memset(gn->chunk_have, 0, gn->k);
+		return;
+	}
+	gn->done = true;
+	gn->done_us = now_us;
+	gn->done_wall_us = s->wall_us;
+	s->st.layer[l].gens_done++;
+	struct wire_msg m;
+	send_all(s, msg_done(&m, g->num, (uint8_t)l), -1);
+	fwd_pop_empty(s);
+	s->have_dirty = true;
+}
+
+static int on_block(struct sched *s, int n, const struct wire_block *b, int64_t now_us)
+{
+	struct nbr *from = &s->nbr[n];
+	if (from->is_source && (b->flags & WIRE_BLOCK_FORWARD) && s->pull_out)
+		s->pull_out--;
+	s->st.blocks_in++;
+	s->st.bytes_in += b->block_size;
+	if (s->cfg.source)
+		return 0;
+	struct seg *g = seg_get(s, b->segment, now_us);
+	if (!g) {
+		s->st.blocks_dup++;
+		s->st.bytes_in_dup += b->block_size;
+		return 0;
+	}
+	struct gen *gn = &g->gen[b->layer];
+	int rc = gen_setup_dec(s, gn, b->k, b->block_size, b->gen_len, now_us);
+	if (rc)
+		return rc == LC_EPROTO ? LC_EPROTO : 0;
+	if (b->flags & WIRE_BLOCK_FORWARD && from->is_source)
+		fwd_push(s, b, n);
+	if (gn->done) {
+		s->st.blocks_dup++;
+		s->st.bytes_in_dup += b->block_size;
+		return 0;
+	}
+	rc = nc_dec_add(gn->dec, b->coef, b->k, b->payload, b->block_size);
+	if (rc == LC_EDEPENDENT) {
+		s->st.blocks_dup++;
+		s->st.bytes_in_dup += b->block_size;
+		return 0;
+	}
+	if (rc < 0)
+		return rc;
+	if (gn->chunk_have && (b->flags & WIRE_BLOCK_SYSTEMATIC))
+		for (unsigned i = 0; i < b->k; i++)
+			if (b->coef[i]) {
+				gn->chunk_have[i] = 1;
+				break;
+			}
+	s->st.bytes_in_useful += b->block_size;
+	s->st.layer[b->layer].bytes_in += b->block_size;
+	gn->last_innov_us = now_us;
+	if (nc_dec_complete(gn->dec))
+		gen_complete(s, g, b->layer, now_us);
+	return 0;
+}
+
+static int on_segment(struct sched *s, int n, const struct wire_segment *d, int64_t now_us)
+{
+	if (s->cfg.source)
+		return 0;
+	bool known = seg_find(s, d->segment) != NULL;
+	struct seg *g = seg_get(s, d->segment, now_us);
+	if (!g)
+		return 0;
+	if (g->have_desc)
+		return 0;
+	g->desc = *d;
+	g->have_desc = true;
+	(void)known;
+	/* Relay the descriptor once, so every neighbour learns it quickly. */
+	send_segment_desc(s, -1, g);
+	(void)n;
+	/* Blocks that completed before the descriptor came: check them now. */
+	for (int l = 0; l < d->nlayers; l++) {
+		struct gen *gn = &g->gen[l];
+		if (gn->done && gn->data && wire_hash64(gn->data, gn->len) != d->layer[l].hash) {
+			s->st.hash_failures++;
+			gn->done = false;
+			free(gn->data);
+			gn->data = NULL;
+			nc_dec_reset(gn->dec, gn->len);
+		}
+	}
+	return 0;
+}
+
+static void on_have(struct sched *s, int n, const struct wire_have *h)
+{
+	struct nbr *nb = &s->nbr[n];
+	for (unsigned i = 0; i < h->count; i++) {
+		const struct wire_have_seg *e = &h->seg[i];
+		if (s->any_seg && e->segment + SCHED_WINDOW <= s->newest)
+			continue;
+		nbr_have_slot(nb, e->segment);
+		unsigned slot = e->segment % SCHED_WINDOW;
+		for (int l = 0; l < e->nlayers; l++)
+			nb->have_rank[slot][l] = e->rank[l];
+		uint8_t newly = e->done & (uint8_t)~nb->have_done[slot];
+		nb->have_done[slot] |= e->done;
+		for (int l = 0; l < WIRE_LAYERS_MAX; l++)
+			if (newly >> l & 1)
+				fwd_drop_dest(s, e->segment, l, n);
+	}
+}
+
+static void on_done(struct sched *s, int n, const struct wire_done *d)
+{
+	struct nbr *nb = &s->nbr[n];
+	if (s->any_seg && d->segment + SCHED_WINDOW <= s->newest)
+		return;
+	nbr_have_slot(nb, d->segment);
+	nb->have_done[d->segment % SCHED_WINDOW] |= (uint8_t)(1u << d->layer);
+	fwd_drop_dest(s, d->segment, d->layer, n);
+}
+
+static void add_repair(struct nbr *nb, const struct rep *r)
+{
+	for (unsigned i = 0; i < nb->nrep; i++)
+		if (nb->rep[i].seg == r->seg && nb->rep[i].layer == r->layer) {
+			nb->rep[i] = *r; /* the newest request replaces the old one */
+			return;
+		}
+	if (nb->nrep < REPQ_MAX)
+		nb->rep[nb->nrep++] = *r;
+}
+
+static void on_pull(struct sched *s, int n, const struct wire_pull *p)
+{
+	struct nbr *nb = &s->nbr[n];
+	if (p->flags & WIRE_PULL_REPAIR) {
+		struct rep r = { .seg = p->segment, .layer = p->layer, .count = p->count };
+		add_repair(nb, &r);
+		return;
+	}
+	if (!s->cfg.source)
+		return; /* pull signals are for the source */
+	int level = p->layer;
+	if (nb->in_pullq) {
+		for (unsigned i = 0; i < s->pullq_n; i++) {
+			struct pullreq *q = &s->pullq[(s->pullq_head + i) % PULLQ_MAX];
+			if (q->nbr == n) {
+				q->count += p->count;
+				if (q->count > 4u * s->cfg.pull_blocks + p->count)
+					q->count = 4u * s->cfg.pull_blocks + p->count;
+				q->level = level;
+			}
+		}
+		return;
+	}
+	if (s->pullq_n == PULLQ_MAX)
+		return;
+	s->pullq[(s->pullq_head + s->pullq_n) % PULLQ_MAX] =
+		(struct pullreq){ .nbr = n, .count = p->count, .level = level };
+	s->pullq_n++;
+	nb->in_pullq = true;
+}
+
+int sched_on_message(struct sched *s, uint32_t link, const struct wire_msg *m, int64_t now_us,
+		     int64_t wall_us)
+{
+	s->wall_us = wall_us;
+	int n = nbr_find(s, link);
+	if (n < 0)
+		return LC_ENOENT;
+	int sz = wire_encoded_size(m);
+	if (sz > 0)
+		s->st.msg_bytes_in += (uint64_t)sz;
+	switch (m->type) {
+	case WIRE_BLOCK:
+		return on_block(s, n, &m->u.block, now_us);
+	case WIRE_SEGMENT:
+		return on_segment(s, n, &m->u.segment, now_us);
+	case WIRE_HAVE:
+		on_have(s, n, &m->u.have);
+		return 0;
+	case WIRE_DONE:
+		on_done(s, n, &m->u.done);
+		return 0;
+	case WIRE_PULL:
+		on_pull(s, n, &m->u.pull);
+		return 0;
+	case WIRE_SUBSCRIBE: {
+		int old = s->nbr[n].level;
+		s->nbr[n].level =
+			m->u.subscribe.level == WIRE_LEVEL_NONE ? -1 : m->u.subscribe.level;
+		if (s->nbr[n].level < old)
+			for (int l = s->nbr[n].level + 1; l <= old; l++)
+				for (unsigned i = 0; i < SCHED_WINDOW; i++)
+					if (s->seg[i].used)
+						fwd_drop_dest(s, s->seg[i].num, l, n);
+		return 0;
+	}
+	default:
+		return 0; /* membership messages are the swarm's */
+	}
+}
+
+/* ---- source ------------------------------------------------------------------ */
+
+int sched_add_segment(struct sched *s, struct wire_segment *desc, const uint8_t *const *payload,
+		      int64_t now_us)
+{
+	if (!s->cfg.source || !desc || !payload || desc->nlayers < 1 ||
+	    desc->nlayers > WIRE_LAYERS_MAX)
+		return LC_EINVAL;
+	if (s->any_seg && desc->segment <= s->newest)
+		return LC_EINVAL;
+	for (int l = 0; l < desc->nlayers; l++) {
+		struct wire_layer_desc *ld = &desc->layer[l];
+		if (!ld->size)
+			return LC_EINVAL; /* an empty layer cannot be a generation */
+		sched_pick_block(ld->size, &ld->block_size, &ld->k);
+		ld->hash = wire_hash64(payload[l], ld->size);
+	}
+	struct seg *g = seg_get(s, desc->segment, now_us);
+	if (!g)
+		return LC_EINVAL;
+	g->desc = *desc;
+	g->have_desc = true;
+	for (int l = 0; l < desc->nlayers; l++) {
+		struct gen *gn = &g->gen[l];
+		const struct wire_layer_desc *ld = &desc->layer[l];
+		int rc = nc_enc_new(&gn->enc, ld->k, ld->block_size, payload[l], ld->size);
+		if (rc) {
+			seg_clear(g);
+			return rc;
+		}
+		gn->live = true;
+		gn->k = ld->k;
+		gn->B = ld->block_size;
+		gn->len = ld->size;
+		gn->first_us = now_us;
+	}
+	send_segment_desc(s, -1, g);
+	return 0;
+}
+
+/* ---- timers ------------------------------------------------------------------ */
+
+static int64_t source_rtt(const struct sched *s)
+{
+	return s->source_nbr >= 0 ? s->nbr[s->source_nbr].rtt_us : 50000;
+}
+
+static void maybe_pull(struct sched *s, int64_t now_us)
+{
+	if (s->cfg.source || s->source_nbr < 0 || s->level < 0)
+		return;
+	/* Neighbours that would receive what we relay. */
+	unsigned nd = 0;
+	for (int n = 0; n < SCHED_MAX_NBRS; n++)
+		if (s->nbr[n].used && !s->nbr[n].is_source && s->nbr[n].level >= 0)
+			nd++;
+	if (!nd)
+		return;
+	int64_t rtt = source_rtt(s);
+	/* A lost pull (or answer) must not stall us: forget it after a while. */
+	if (s->pull_out && now_us - s->pull_us > 4 * rtt + 200000)
+		s->pull_out = 0;
+	uint32_t B = 1400;
+	for (unsigned i = 0; i < s->fwd_n; i++)
+		B = s->fwd[(s->fwd_head + i) % FWD_MAX].B;
+	/* Pull when what we hold and what is on its way would run dry within a
+	 * round trip to the source; ask for what our upload relays in about
+	 * 100 ms, so that a slow peer holds forwarded blocks only briefly. */
+	uint64_t expected = s->fwd_bytes + (uint64_t)s->pull_out * B * nd;
+	uint64_t threshold = up_Bps(s) * (uint64_t)(rtt + 20000) / 1000000;
+	if (expected > threshold || s->pull_out >= 4 * s->cfg.pull_blocks)
+		return;
+	uint64_t k = up_Bps(s) / 10 / ((uint64_t)B * nd);
+	if (k < 1)
+		k = 1;
+	if (k > s->cfg.pull_blocks)
+		k = s->cfg.pull_blocks;
+	struct wire_msg m = { .type = WIRE_PULL };
+	m.u.pull.segment = s->newest;
+	m.u.pull.layer = (uint8_t)s->level;
+	m.u.pull.count = (uint16_t)k;
+	if (send_msg(s, s->source_nbr, &m) == 0) {
+		s->pull_out += (unsigned)k;
+		s->pull_us = now_us;
+		s->st.pulls_sent++;
+	}
+}
+
+/* Wall-clock deadline: the capture time plus the playout latency, the same
+ * for every viewer (clocks are assumed synchronised, as NTP does). */
+static int64_t seg_deadline(const struct sched *s, uint32_t num)
+{
+	const struct seg *g = seg_find(s, num);
+	int64_t cap = g && g->have_desc ? g->desc.capture_us
+					: s->cap0_us + (int64_t)(num - s->s0) * s->dur_us;
+	return cap + s->dur_us + s->cfg.buffer_us;
+}
+
+/* Is segment num past its deadline (for every viewer: deadlines are the
+ * same wall-clock instant everywhere)? */
+static bool seg_stale(const struct sched *s, uint32_t num)
+{
+	if (s->started && num < s->play_next)
+		return true;
+	const struct seg *g = seg_find(s, num);
+	if (!g || !g->have_desc || !s->wall_us)
+		return false;
+	int64_t dur = g->desc.duration_us ? g->desc.duration_us : 1000000;
+	return s->wall_us > g->desc.capture_us + dur + s->cfg.buffer_us;
+}
+
+/* Ask neighbours that hold more for recoded blocks of a generation short of
+ * rank near its deadline or stalled. */
+static void maybe_repair(struct sched *s, struct seg *g, int l, int64_t now_us)
+{
+	struct gen *gn = &g->gen[l];
+	if (!gn->live || gn->done)
+		return;
+	int64_t rtt = source_rtt(s);
+	int64_t interval = 2 * rtt + 150000;
+	if (now_us - gn->repair_us < interval)
+		return;
+	int64_t deadline = g->have_desc ? seg_deadline(s, g->num) : INT64_MAX;
+	bool near = s->wall_us >= deadline - s->cfg.repair_us;
+	bool stalled = now_us - gn->last_innov_us > 1000000;
+	if (!near && !stalled)
+		return;
+	unsigned rank = nc_dec_rank(gn->dec);
+	unsigned need = gn->k - rank;
+	/* Candidates: neighbours done with it or holding more than we do. */
+	int cand[SCHED_MAX_NBRS];
+	int nc = 0;
+	for (int n = 0; n < SCHED_MAX_NBRS; n++) {
+		const struct nbr *nb = &s->nbr[n];
+		if (!nb->used || nb->is_source)
+			continue;
+		if (nbr_done(nb, g->num, l) || nbr_rank(nb, g->num, l) > rank)
+			cand[nc++] = n;
+	}
+	/* Shuffle, so that repairs spread over the holders. */
+	for (int i = nc - 1; i > 0; i--) {
+		int j = (int)lc_rng_below(&s->rng, (uint32_t)i + 1);
+		int t = cand[i];
+		cand[i] = cand[j];
+		cand[j] = t;
+	}
+	if (nc > 3)
+		nc = 3;
+	if (!nc && s->source_nbr >= 0)
+		cand[nc++] = s->source_nbr;
+	if (!nc)
+		return;
+	unsigned each = (need + (unsigned)nc - 1) / (unsigned)nc;
+	for (int i = 0; i < nc; i++) {
+		struct wire_msg m = { .type = WIRE_PULL };
+		m.u.pull.segment = g->num;
+		m.u.pull.layer = (uint8_t)l;
+		m.u.pull.flags = WIRE_PULL_REPAIR;
+		m.u.pull.count = (uint16_t)(each > WIRE_K_MAX ? WIRE_K_MAX : each);
+		if (send_msg(s, cand[i], &m) == 0)
+			s->st.repairs_sent++;
+	}
+	gn->repair_us = now_us;
+}
+
+static int layers_complete(const struct seg *g)
+{
+	int lvl = -1;
+	int nl = g->have_desc ? g->desc.nlayers : WIRE_LAYERS_MAX;
+	for (int l = 0; l < nl; l++) {
+		if (!g->gen[l].done || !g->gen[l].data)
+			break;
+		lvl = l;
+	}
+	return lvl;
+}
+
+/* Cumulative rate (kbps) of layers 0..l from a descriptor. */
+static uint64_t cum_kbps(const struct wire_segment *d, int l)
+{
+	uint64_t bytes = 0;
+	for (int i = 0; i <= l && i < d->nlayers; i++)
+		bytes += d->layer[i].size;
+	uint64_t dur = d->duration_us ? d->duration_us : 1000000;
+	return bytes * 8 * 1000 / dur;
+}
+
+static void set_level(struct sched *s, int level, int64_t now_us)
+{
+	if (level == s->level)
+		return;
+	s->level = level;
+	s->level_change_us = now_us;
+	s->level_from_seg = s->any_seg ? s->newest + 1 : 0;
+	send_subscribe(s, -1);
+}
+
+/* Layer adaptation after segment g was played at `played`. */
+static void adapt(struct sched *s, const struct seg *g, int played, int64_t now_us)
+{
+	if (s->level < 0 || !g->have_desc)
+		return;
+	int top = g->desc.nlayers - 1;
+	if (top > s->cfg.max_level)
+		top = s->cfg.max_level;
+	/* Never more than the download sustains. */
+	if (s->cfg.down_kbps)
+		while (top > 0 && cum_kbps(&g->desc, top) * 105 / 100 > s->cfg.down_kbps)
+			top--;
+	if (s->level > top) {
+		set_level(s, top, now_us);
+		return;
+	}
+	if (g->num < s->level_from_seg)
+		return; /* asked for at another level: says nothing about this one */
+	if (played < s->level) {
+		s->st.layer[played + 1].gens_missed++;
+		s->shortfall_us = now_us;
+		set_level(s, s->level > 0 ? s->level - 1 : 0, now_us);
+		return;
+	}
+	/* Up after a stable period, if the layers came in with time to spare. */
+	int64_t margin = seg_deadline(s, g->num) - g->gen[s->level].done_wall_us;
+	if (s->level < top && now_us - s->level_change_us >= s->cfg.stable_us &&
+	    now_us - s->shortfall_us >= s->cfg.stable_us && margin > s->dur_us / 4)
+		set_level(s, s->level + 1, now_us);
+}
+
+static void play_due(struct sched *s, int64_t now_us, int64_t wall_us)
+{
+	if (!s->started) {
+		/* Start with the oldest segment whose base layer is complete
+		 * before its deadline. */
+		struct seg *first = NULL;
+		for (unsigned i = 0; i < SCHED_WINDOW; i++) {
+			struct seg *g = &s->seg[i];
+			if (g->used && g->gen[0].done && g->have_desc && (!first || g->num < first->num))
+				first = g;
+		}
+		if (!first)
+			return;
+		s->dur_us = first->desc.duration_us ? first->desc.duration_us : 1000000;
+		s->s0 = first->num;
+		s->cap0_us = first->desc.capture_us;
+		if (wall_us > seg_deadline(s, first->num))
+			return; /* too late for it: wait for the next */
+		s->started = true;
+		s->play_next = first->num;
+	}
+	while (wall_us >= seg_deadline(s, s->play_next)) {
+		uint32_t num = s->play_next++;
+		struct seg *g = seg_find(s, num);
+		struct sched_play p = { .segment = num, .level = -1 };
+		if (g) {
+			p.level = layers_complete(g);
+			if (p.level > s->cfg.max_level)
+				p.level = s->cfg.max_level;
+			if (g->have_desc) {
+				p.desc = &g->desc;
+				p.lag_us = wall_us - g->desc.capture_us;
+			}
+			for (int l = 0; l <= p.level; l++) {
+				p.payload[l] = g->gen[l].data;
+				p.len[l] = g->gen[l].len;
+			}
+			for (int l = p.level + 1; l <= s->level && g->have_desc && l < g->desc.nlayers;
+			     l++)
+				if (!g->gen[l].done && g->num >= s->level_from_seg)
+					s->st.layer[l].gens_missed++;
+			g->played = true;
+		}
+		if (s->st.startup_us < 0)
+			s->st.startup_us = now_us - s->created_us;
+		s->st.segments_played++;
+		if (p.level >= 0) {
+			s->st.segments_ok++;
+			s->st.playing_level = p.level;
+		} else {
+			s->st.stalls++;
+		}
+		if (s->ops.play)
+			s->ops.play(s->ops.ctx, &p);
+		if (g)
+			adapt(s, g, p.level, now_us);
+	}
+}
+
+void sched_tick(struct sched *s, int64_t now_us, int64_t wall_us)
+{
+	s->wall_us = wall_us;
+	if (!s->cfg.source) {
+		for (unsigned i = 0; i < SCHED_WINDOW; i++) {
+			struct seg *g = &s->seg[i];
+			if (!g->used || g->played || (s->started && g->num < s->play_next))
+				continue;
+			for (int l = 0; l <= s->level && l < WIRE_LAYERS_MAX; l++)
+				if (layer_wanted(s, g, l))
+					maybe_repair(s, g, l, now_us);
+		}
+		maybe_pull(s, now_us);
+		play_due(s, now_us, wall_us);
+		if (s->have_dirty && now_us - s->have_us >= HAVE_PERIOD_US)
+			send_have(s, now_us);
+	}
+	sched_pump(s, now_us);
+}
+
+void sched_set_cap(struct sched *s, uint8_t max_level, int64_t now_us)
+{
+	if (max_level >= WIRE_LAYERS_MAX)
+		max_level = WIRE_LAYERS_MAX - 1;
+	s->cfg.max_level = max_level;
+	if (!s->cfg.source && s->level > max_level)
+		set_level(s, max_level, now_us);
+	else
+		send_subscribe(s, -1);
+}
+
+/* ---- life cycle and stats --------------------------------------------------- */
+
+int sched_new(struct sched **out, const struct sched_config *cfg, const struct sched_ops *ops,
+	      int64_t now_us)
+{
+	if (!out || !cfg || !ops || !ops->send || !ops->room)
+		return LC_EINVAL;
+	struct sched *s = calloc(1, sizeof *s);
+	if (!s)
+		return LC_ENOMEM;
+	s->cfg = *cfg;
+	if (!s->cfg.pull_blocks)
+		s->cfg.pull_blocks = 4;
+	if (s->cfg.max_level >= WIRE_LAYERS_MAX)
+		s->cfg.max_level = WIRE_LAYERS_MAX - 1;
+	s->ops = *ops;
+	lc_rng_seed(&s->rng, cfg->seed);
+	s->created_us = now_us;
+	s->source_nbr = -1;
+	s->level = cfg->source ? -1 : 0;
+	s->level_change_us = now_us;
+	s->shortfall_us = now_us;
+	s->dur_us = 1000000;
+	s->st.startup_us = -1;
+	s->st.playing_level = -1;
+	s->scratch = malloc(WIRE_K_MAX + WIRE_B_MAX);
+	if (!s->scratch) {
+		free(s);
+		return LC_ENOMEM;
+	}
+	*out = s;
+	return 0;
+}
+
+void sched_free(struct sched *s)
+{
+	if (!s)
+		return;
+	for (unsigned i = 0; i < SCHED_WINDOW; i++)
+		seg_clear(&s->seg[i]);
+	while (s->fwd_n) {
+		free(s->fwd[s->fwd_head].buf);
+		s->fwd_head = (s->fwd_head + 1) % FWD_MAX;
+		s->fwd_n--;
+	}
+	free(s->scratch);
+	free(s);
+}
+
+void sched_get_stats(const struct sched *s, struct sched_stats *st)
+{
+	*st = s->st;
+	st->level = s->level;
+	st->started = s->started;
+	st->newest_segment = s->newest;
+}
+
+int sched_gen_progress(const struct sched *s, uint32_t segment, int layer, unsigned *rank,
+		       unsigned *k)
+{
+	if (layer < 0 || layer >= WIRE_LAYERS_MAX)
+		return LC_EINVAL;
+	const struct seg *g = &s->seg[segment % SCHED_WINDOW];
+	if (!g->used || g->num != segment || !g->gen[layer].live)
+		return LC_ENOENT;
+	const struct gen *gn = &g->gen[layer];
+	*k = gn->k;
+	*rank = gn->done ? gn->k : gn->dec ? nc_dec_rank(gn->dec) : gn->k;
+	return 0;
+}

@@ -1,0 +1,77 @@
+/*
+ * The scheduler in virtual time: a source and peers on the simulated network
+ * of tests/sim (real sched, nc and wire; links with upload, download and
+ * latency), checked against what AQCS and the layer ladder promise.
+ */
+#include <check.h>
+#include <stdio.h>
+
+#include "simnet.h"
+
+/* Per-layer rates (kbps): cumulative 200 / 300 / 800 / 2000. */
+static const uint32_t ladder[] = { 200, 100, 500, 1200 };
+
+static int add(struct simnet *net, bool source, uint32_t up, uint32_t down, bool coding)
+{
+	struct sim_node_cfg c = { .source = source, .coding = coding, .up_kbps = up,
+				  .down_kbps = down, .max_level = 7 };
+	return simnet_add(net, &c);
+}
+
+static void mesh(struct simnet *net)
+{
+	int n = simnet_count(net);
+	for (int a = 0; a < n; a++)
+		for (int b = a + 1; b < n; b++)
+			ck_assert_int_eq(simnet_link(net, a, b), 0);
+}
+
+START_TEST(test_heterogeneous_demand_limited)
+{
+	struct simnet *net = simnet_new(7, 10000);
+	simnet_set_stream(net, ladder, 4, 1000000);
+	static const uint32_t up[] = { 300, 500, 1000, 2000, 3000, 4000, 800, 1500 };
+	static const uint32_t down[] = { 20000, 600, 20000, 1000, 20000, 20000, 20000, 400 };
+	static const int want_level[] = { 3, 1, 3, 2, 3, 3, 3, 1 };
+	add(net, true, 6000, 0, true);
+	for (int i = 0; i < 8; i++)
+		add(net, false, up[i], down[i], true);
+	mesh(net);
+	simnet_run_until(net, 30000000);
+	for (int i = 1; i <= 8; i++) {
+		struct sim_node_stats st;
+		simnet_stats(net, i, &st);
+		const struct sched_stats *s = &st.sched;
+		fprintf(stderr, "peer %d up %u down %u: level %d played %d startup %.0f ms, played %llu ok %llu stalls %llu, dup %.3f, lag max %.0f ms, hash ok %llu bad %llu pulls %llu repairs %llu\n",
+			i, up[i - 1], down[i - 1], s->level, st.last_level_played, s->startup_us / 1e3,
+			(unsigned long long)s->segments_played, (unsigned long long)s->segments_ok,
+			(unsigned long long)s->stalls,
+			s->bytes_in ? (double)s->bytes_in_dup / (double)s->bytes_in : 0,
+			st.lag_us_max / 1e3, (unsigned long long)st.layer_hash_ok,
+			(unsigned long long)st.layer_hash_bad, (unsigned long long)s->pulls_sent, (unsigned long long)s->repairs_sent);
+	}
+	for (int i = 1; i <= 8; i++) {
+		struct sim_node_stats st;
+		simnet_stats(net, i, &st);
+		const struct sched_stats *s = &st.sched;
+		double cont = s->segments_played ? (double)s->segments_ok / (double)s->segments_played : 0;
+		ck_assert(s->started);
+		ck_assert_uint_eq(s->stalls, 0);
+		ck_assert(cont >= 0.99);
+		ck_assert_uint_eq(st.layer_hash_bad, 0);
+		ck_assert_int_le(s->startup_us, 3000000);
+		ck_assert_int_eq(st.last_level_played, want_level[i - 1]);
+	}
+	simnet_free(net);
+}
+END_TEST
+
+Suite *suite_sched(void)
+{
+	Suite *s = suite_create("sched");
+	TCase *tc = tcase_create("sim");
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_heterogeneous_demand_limited);
+	suite_add_tcase(s, tc);
+	return s;
+}
