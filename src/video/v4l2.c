@@ -96,6 +96,9 @@ static int try_format(struct video_v4l2 *c, uint32_t fourcc, int w, int h)
 	fmt.fmt.pix.field = V4L2_FIELD_NONE;
 	if (xioctl(c->fd, VIDIOC_S_FMT, &fmt) < 0 || fmt.fmt.pix.pixelformat != fourcc)
 		return -1;
+	/* YUYV pairs pixels: an odd width has no whole last pair. */
+	if (fourcc == V4L2_PIX_FMT_YUYV && (fmt.fmt.pix.width & 1))
+		return -1;
 	c->fourcc = fourcc;
 	c->width = (int)fmt.fmt.pix.width;
 	c->height = (int)fmt.fmt.pix.height;

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "video/internal.h"
 #include "video/video.h"
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -268,6 +269,24 @@ START_TEST(test_v4l2_missing)
 	c.path = "/dev/null";
 	ck_assert_int_eq(video_src_open(&s, &c, err, sizeof err), LC_ENOTSUP);
 	ck_assert_ptr_nonnull(strstr(err, "not a V4L2 device"));
+}
+END_TEST
+
+START_TEST(test_yuyv)
+{
+	/* 4x2 YUYV: Y0 U Y1 V per pixel pair; chroma of the two rows averaged. */
+	const uint8_t src[2][8] = { { 10, 100, 20, 200, 30, 50, 40, 60 },
+				    { 11, 110, 21, 210, 31, 51, 41, 61 } };
+	struct video_frame f = { 0 };
+	ck_assert_int_eq(video_frame_alloc(&f, 4, 2), 0);
+	video__yuyv_to_i420(&f, &src[0][0], 8);
+	static const uint8_t y[8] = { 10, 20, 30, 40, 11, 21, 31, 41 };
+	ck_assert_int_eq(memcmp(f.plane[0], y, 8), 0);
+	ck_assert_uint_eq(f.plane[1][0], 105);
+	ck_assert_uint_eq(f.plane[2][0], 205);
+	ck_assert_uint_eq(f.plane[1][1], 51);
+	ck_assert_uint_eq(f.plane[2][1], 61);
+	video_frame_free(&f);
 }
 END_TEST
 
@@ -1136,6 +1155,7 @@ Suite *suite_video(void)
 	tcase_add_test(tc, test_text_glyphs);
 	tcase_add_test(tc, test_v4l2_missing);
 	tcase_add_test(tc, test_scale_psnr);
+	tcase_add_test(tc, test_yuyv);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("wire");
