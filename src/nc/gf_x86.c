@@ -213,16 +213,9 @@ T_GFNI5 static void gfni5_madd(uint8_t *dst, const uint8_t *src, uint8_t c, size
 {
 	if (!c)
 		return;
+	/* One vector per iteration measured fastest here (Zen 5: store-bound). */
 	__m512i m = mat5(c);
 	size_t i = 0;
-	for (; i + 256 <= n; i += 256) {
-		__m512i a = AFF5(LD5(src + i), m), b = AFF5(LD5(src + i + 64), m);
-		__m512i e = AFF5(LD5(src + i + 128), m), f = AFF5(LD5(src + i + 192), m);
-		ST5(dst + i, _mm512_xor_si512(LD5(dst + i), a));
-		ST5(dst + i + 64, _mm512_xor_si512(LD5(dst + i + 64), b));
-		ST5(dst + i + 128, _mm512_xor_si512(LD5(dst + i + 128), e));
-		ST5(dst + i + 192, _mm512_xor_si512(LD5(dst + i + 192), f));
-	}
 	for (; i + 64 <= n; i += 64)
 		ST5(dst + i, _mm512_xor_si512(LD5(dst + i), AFF5(LD5(src + i), m)));
 	if (i < n) {
