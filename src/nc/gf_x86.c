@@ -35,6 +35,15 @@ static inline T_AVX2 struct tab2 tab2_load(uint8_t c)
 	return t;
 }
 
+static inline T_AVX2 __m128i mul1(__m128i x, struct tab2 t)
+{
+	const __m128i m = _mm_set1_epi8(0x0f);
+	__m128i l = _mm_and_si128(x, m);
+	__m128i h = _mm_and_si128(_mm_srli_epi16(x, 4), m);
+	return _mm_xor_si128(_mm_shuffle_epi8(_mm256_castsi256_si128(t.lo), l),
+			     _mm_shuffle_epi8(_mm256_castsi256_si128(t.hi), h));
+}
+
 static inline T_AVX2 __m256i mul2(__m256i x, struct tab2 t)
 {
 	const __m256i m = _mm256_set1_epi8(0x0f);
@@ -45,6 +54,8 @@ static inline T_AVX2 __m256i mul2(__m256i x, struct tab2 t)
 
 #define LD(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
 #define ST(p, v) _mm256_storeu_si256((__m256i *)(void *)(p), v)
+#define LD1(p) _mm_loadu_si128((const __m128i *)(const void *)(p))
+#define ST1(p, v) _mm_storeu_si128((__m128i *)(void *)(p), v)
 
 T_AVX2 static void avx2_madd(uint8_t *dst, const uint8_t *src, uint8_t c, size_t n)
 {
@@ -59,6 +70,10 @@ T_AVX2 static void avx2_madd(uint8_t *dst, const uint8_t *src, uint8_t c, size_t
 	}
 	for (; i + 32 <= n; i += 32)
 		ST(dst + i, _mm256_xor_si256(LD(dst + i), mul2(LD(src + i), t)));
+	if (i + 16 <= n) {
+		ST1(dst + i, _mm_xor_si128(LD1(dst + i), mul1(LD1(src + i), t)));
+		i += 16;
+	}
 	nc__gf_madd_tail(dst + i, src + i, c, n - i);
 }
 
@@ -73,6 +88,10 @@ T_AVX2 static void avx2_mul(uint8_t *dst, const uint8_t *src, uint8_t c, size_t 
 	}
 	for (; i + 32 <= n; i += 32)
 		ST(dst + i, mul2(LD(src + i), t));
+	if (i + 16 <= n) {
+		ST1(dst + i, mul1(LD1(src + i), t));
+		i += 16;
+	}
 	nc__gf_mul_tail(dst + i, src + i, c, n - i);
 }
 
@@ -118,6 +137,7 @@ static inline T_GFNI2 __m256i mat2(uint8_t c)
 }
 
 #define AFF2(x, m) _mm256_gf2p8affine_epi64_epi8(x, m, 0)
+#define AFF1(x, m) _mm_gf2p8affine_epi64_epi8(x, _mm256_castsi256_si128(m), 0)
 
 T_GFNI2 static void gfni2_madd(uint8_t *dst, const uint8_t *src, uint8_t c, size_t n)
 {
@@ -135,6 +155,10 @@ T_GFNI2 static void gfni2_madd(uint8_t *dst, const uint8_t *src, uint8_t c, size
 	}
 	for (; i + 32 <= n; i += 32)
 		ST(dst + i, _mm256_xor_si256(LD(dst + i), AFF2(LD(src + i), m)));
+	if (i + 16 <= n) {
+		ST1(dst + i, _mm_xor_si128(LD1(dst + i), AFF1(LD1(src + i), m)));
+		i += 16;
+	}
 	nc__gf_madd_tail(dst + i, src + i, c, n - i);
 }
 
@@ -152,6 +176,10 @@ T_GFNI2 static void gfni2_mul(uint8_t *dst, const uint8_t *src, uint8_t c, size_
 	}
 	for (; i + 32 <= n; i += 32)
 		ST(dst + i, AFF2(LD(src + i), m));
+	if (i + 16 <= n) {
+		ST1(dst + i, AFF1(LD1(src + i), m));
+		i += 16;
+	}
 	nc__gf_mul_tail(dst + i, src + i, c, n - i);
 }
 
