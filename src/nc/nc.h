@@ -149,7 +149,7 @@ struct nc_dec;
 /*
  * A progressive decoder for one generation (k, block_size, true length len,
  * 1 <= len <= k*block_size). One allocation of about k*(3k + block_size)
- * bytes plus a stripe buffer of at most max(16 KiB, 256*k) bytes.
+ * bytes plus a stripe buffer of at most max(32 KiB, 256*k) bytes.
  */
 int nc_dec_new(struct nc_dec **out, unsigned k, size_t block_size, size_t len);
 void nc_dec_free(struct nc_dec *d);
