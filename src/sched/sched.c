@@ -111,6 +111,7 @@ struct sched {
 	struct pullreq pullq[PULLQ_MAX];
 	unsigned pullq_head, pullq_n;
 	unsigned rr;             /* round robin position for direct blocks */
+	int64_t pull_lead_us;    /* forward work kept ahead, beyond a round trip */
 	unsigned rr_rep;
 
 	/* Subscription and playback. */
@@ -127,6 +128,7 @@ struct sched {
 	bool have_dirty;
 
 	uint8_t *scratch;        /* one block: coefficients + payload */
+	struct lc_rate rx;       /* bytes received, for the download headroom */
 	struct sched_stats st;
 };
 
@@ -144,10 +146,10 @@ void sched_config_default(struct sched_config *c)
 	memset(c, 0, sizeof *c);
 	c->coding = true;
 	c->max_level = WIRE_LAYERS_MAX - 1;
-	c->pull_blocks = 4;
-	c->buffer_us = 1200000;
+	c->pull_blocks = 8;
+	c->buffer_us = 1800000;
 	c->stable_us = 3000000;
-	c->repair_us = 400000;
+	c->repair_us = 500000;
 	c->seed = 1;
 }
 
@@ -586,8 +588,10 @@ static bool source_serves(const struct sched *s, const struct seg *g, int64_t no
 }
 
 /* Source: the most urgent generation (lowest layer, then oldest segment) up
- * to `level` that still needs forward blocks. */
-static bool source_pick_forward(struct sched *s, int level, int64_t now_us, struct seg **gs, int *gl)
+ * to the puller's level that still needs forward blocks and that the puller
+ * itself has not decoded (a block it relays is then useful to it too). */
+static bool source_pick_forward(struct sched *s, int puller, int level, int64_t now_us,
+				struct seg **gs, int *gl)
 {
 	for (int l = 0; l <= level && l < WIRE_LAYERS_MAX; l++) {
 		for (unsigned i = 0; i < SCHED_WINDOW; i++) {
@@ -596,31 +600,45 @@ static bool source_pick_forward(struct sched *s, int level, int64_t now_us, stru
 			if (!g || !source_serves(s, g, now_us) || l >= g->desc.nlayers)
 				continue;
 			struct gen *gn = &g->gen[l];
-			if (!gn->live || gn->f_sent >= gn->k)
+			if (!gn->live || gn->f_sent >= gn->k || nbr_done(&s->nbr[puller], num, l))
 				continue;
-			for (int n = 0; n < SCHED_MAX_NBRS; n++)
-				if (subscriber_needs(s, gn, n, num, l)) {
-					*gs = g;
-					*gl = l;
-					return true;
-				}
+			/* A forward block reaches every subscriber: only while none
+			 * of them is covered already (else direct blocks finish). */
+			bool any = false, full = false;
+			for (int n = 0; n < SCHED_MAX_NBRS; n++) {
+				const struct nbr *nb = &s->nbr[n];
+				if (!nb->used || nb->is_source || nb->level < l || nbr_done(nb, num, l))
+					continue;
+				if (coverage(s, gn, n, num, l) >= gn->k)
+					full = true;
+				else
+					any = true;
+			}
+			if (any && !full) {
+				*gs = g;
+				*gl = l;
+				return true;
+			}
 		}
 	}
 	return false;
 }
 
+/* Serve the pull queue: the first signal (in arrival order) whose link has
+ * room gets one fresh block marked FORWARD. */
 static bool source_serve_pull(struct sched *s, int64_t now_us)
 {
-	while (s->pullq_n) {
-		struct pullreq *p = &s->pullq[s->pullq_head];
+	for (unsigned i = 0; i < s->pullq_n; i++) {
+		unsigned qi = (s->pullq_head + i) % PULLQ_MAX;
+		struct pullreq *p = &s->pullq[qi];
 		int n = p->nbr;
 		struct seg *g;
 		int l;
-		if (!source_pick_forward(s, p->level, now_us, &g, &l))
-			return false; /* wait for the next segment */
+		if (!source_pick_forward(s, n, p->level, now_us, &g, &l))
+			continue; /* nothing for it now: keep it for the next segment */
 		struct gen *gn = &g->gen[l];
 		if (!has_room(s, n, block_msg_size(gn->k, gn->B)))
-			return false;
+			continue;
 		uint8_t *coef, *payload, flags;
 		if (source_block(s, gn, (int)gn->f_sent, &coef, &payload, &flags))
 			return false;
@@ -630,7 +648,10 @@ static bool source_serve_pull(struct sched *s, int64_t now_us)
 		s->st.pulls_served++;
 		if (--p->count == 0) {
 			s->nbr[n].in_pullq = false;
-			s->pullq_head = (s->pullq_head + 1) % PULLQ_MAX;
+			/* Close the gap in the ring. */
+			for (unsigned j = i; j + 1 < s->pullq_n; j++)
+				s->pullq[(s->pullq_head + j) % PULLQ_MAX] =
+					s->pullq[(s->pullq_head + j + 1) % PULLQ_MAX];
 			s->pullq_n--;
 		}
 		return true;
@@ -638,8 +659,11 @@ static bool source_serve_pull(struct sched *s, int64_t now_us)
 	return false;
 }
 
+/* Direct (no-forward) blocks: what the relays leave, when no pull signal can
+ * be answered. */
 static bool source_serve_direct(struct sched *s, int64_t now_us)
 {
+	(void)now_us;
 	for (int l = 0; l < WIRE_LAYERS_MAX; l++) {
 		for (unsigned i = 0; i < SCHED_WINDOW; i++) {
 			uint32_t num = s->newest - (SCHED_WINDOW - 1) + i;
@@ -649,27 +673,36 @@ static bool source_serve_direct(struct sched *s, int64_t now_us)
 			struct gen *gn = &g->gen[l];
 			if (!gn->live)
 				continue;
+			/* The subscriber with the least coverage, so that all of
+			 * them stay level and forward blocks (which reach all)
+			 * never overshoot anyone. */
+			int best = -1;
+			unsigned best_cov = UINT32_MAX;
 			for (unsigned j = 0; j < SCHED_MAX_NBRS; j++) {
 				int n = (int)((s->rr + j) % SCHED_MAX_NBRS);
 				if (!subscriber_needs(s, gn, n, num, l))
 					continue;
-				if (!has_room(s, n, block_msg_size(gn->k, gn->B)))
-					continue;
-				struct nbr *nb = &s->nbr[n];
-				nbr_have_slot(nb, num);
-				unsigned slot = num % SCHED_WINDOW;
-				/* No-coding: direct chunks count down from the top so
-				 * they meet the forward ones only when all are sent. */
-				int idx = gn->k - 1 - nb->nf[slot][l];
-				uint8_t *coef, *payload, flags;
-				if (source_block(s, gn, idx, &coef, &payload, &flags))
-					return false;
-				nb->nf[slot][l]++;
-				send_block(s, n, num, (uint8_t)l, flags, gn->k, gn->B, gn->len, coef,
-					   payload);
-				s->rr = (unsigned)n + 1;
-				return true;
+				unsigned cov = coverage(s, gn, n, num, l);
+				if (cov < best_cov && has_room(s, n, block_msg_size(gn->k, gn->B))) {
+					best = n;
+					best_cov = cov;
+				}
 			}
+			if (best < 0)
+				continue;
+			struct nbr *nb = &s->nbr[best];
+			nbr_have_slot(nb, num);
+			unsigned slot = num % SCHED_WINDOW;
+			/* No-coding: direct chunks count down from the top so they
+			 * meet the forward ones only when all are sent. */
+			int idx = gn->k - 1 - nb->nf[slot][l];
+			uint8_t *coef, *payload, flags;
+			if (source_block(s, gn, idx, &coef, &payload, &flags))
+				return false;
+			nb->nf[slot][l]++;
+			send_block(s, best, num, (uint8_t)l, flags, gn->k, gn->B, gn->len, coef, payload);
+			s->rr = (unsigned)best + 1;
+			return true;
 		}
 	}
 	return false;
@@ -848,6 +881,7 @@ static int on_block(struct sched *s, int n, const struct wire_block *b, int64_t 
 	struct seg *g = seg_get(s, b->segment, now_us);
 	if (!g) {
 		s->st.blocks_dup++;
+		s->st.blocks_late++;
 		s->st.bytes_in_dup += b->block_size;
 		return 0;
 	}
@@ -859,6 +893,7 @@ static int on_block(struct sched *s, int n, const struct wire_block *b, int64_t 
 		fwd_push(s, b, n);
 	if (gn->done) {
 		s->st.blocks_dup++;
+		s->st.blocks_after_done++;
 		s->st.bytes_in_dup += b->block_size;
 		return 0;
 	}
@@ -969,9 +1004,9 @@ static void on_pull(struct sched *s, int n, const struct wire_pull *p)
 		for (unsigned i = 0; i < s->pullq_n; i++) {
 			struct pullreq *q = &s->pullq[(s->pullq_head + i) % PULLQ_MAX];
 			if (q->nbr == n) {
-				q->count += p->count;
-				if (q->count > 4u * s->cfg.pull_blocks + p->count)
-					q->count = 4u * s->cfg.pull_blocks + p->count;
+				/* The newest signal says what the peer can relay now;
+				 * signals do not add up while the source has nothing. */
+				q->count = p->count;
 				q->level = level;
 			}
 		}
@@ -993,8 +1028,10 @@ int sched_on_message(struct sched *s, uint32_t link, const struct wire_msg *m, i
 	if (n < 0)
 		return LC_ENOENT;
 	int sz = wire_encoded_size(m);
-	if (sz > 0)
+	if (sz > 0) {
 		s->st.msg_bytes_in += (uint64_t)sz;
+		lc_rate_add(&s->rx, (uint64_t)sz, now_us);
+	}
 	switch (m->type) {
 	case WIRE_BLOCK:
 		return on_block(s, n, &m->u.block, now_us);
@@ -1083,6 +1120,11 @@ static void maybe_pull(struct sched *s, int64_t now_us)
 			nd++;
 	if (!nd)
 		return;
+	/* Relaying costs our download first: a peer whose download is nearly
+	 * full does not pull (its neighbours would wait on its downlink). */
+	if (s->cfg.down_kbps &&
+	    lc_rate_bps(&s->rx, now_us) * 8 / 1000 > 0.8 * (double)s->cfg.down_kbps)
+		return;
 	int64_t rtt = source_rtt(s);
 	/* A lost pull (or answer) must not stall us: forget it after a while. */
 	if (s->pull_out && now_us - s->pull_us > 4 * rtt + 200000)
@@ -1094,10 +1136,10 @@ static void maybe_pull(struct sched *s, int64_t now_us)
 	 * round trip to the source; ask for what our upload relays in about
 	 * 100 ms, so that a slow peer holds forwarded blocks only briefly. */
 	uint64_t expected = s->fwd_bytes + (uint64_t)s->pull_out * B * nd;
-	uint64_t threshold = up_Bps(s) * (uint64_t)(rtt + 20000) / 1000000;
+	uint64_t threshold = up_Bps(s) * (uint64_t)(rtt + s->pull_lead_us) / 1000000;
 	if (expected > threshold || s->pull_out >= 4 * s->cfg.pull_blocks)
 		return;
-	uint64_t k = up_Bps(s) / 10 / ((uint64_t)B * nd);
+	uint64_t k = up_Bps(s) * (uint64_t)s->pull_lead_us / 1000000 / ((uint64_t)B * nd);
 	if (k < 1)
 		k = 1;
 	if (k > s->cfg.pull_blocks)
@@ -1154,25 +1196,35 @@ static void maybe_repair(struct sched *s, struct seg *g, int l, int64_t now_us)
 		return;
 	unsigned rank = nc_dec_rank(gn->dec);
 	unsigned need = gn->k - rank;
-	/* Candidates: neighbours done with it or holding more than we do. */
+	/* Candidates: neighbours done with it (or holding more than we do),
+	 * the fastest uploaders first, with a random tie-break so that repairs
+	 * spread; the source when nobody else can. */
 	int cand[SCHED_MAX_NBRS];
+	uint64_t score[SCHED_MAX_NBRS];
 	int nc = 0;
 	for (int n = 0; n < SCHED_MAX_NBRS; n++) {
 		const struct nbr *nb = &s->nbr[n];
 		if (!nb->used || nb->is_source)
 			continue;
-		if (nbr_done(nb, g->num, l) || nbr_rank(nb, g->num, l) > rank)
-			cand[nc++] = n;
+		bool done = nbr_done(nb, g->num, l);
+		if (!done && nbr_rank(nb, g->num, l) <= rank)
+			continue;
+		cand[nc] = n;
+		score[nc] = ((uint64_t)done << 62) | ((uint64_t)nb->up_kbps << 20) |
+			    lc_rng_below(&s->rng, 1u << 20);
+		nc++;
 	}
-	/* Shuffle, so that repairs spread over the holders. */
-	for (int i = nc - 1; i > 0; i--) {
-		int j = (int)lc_rng_below(&s->rng, (uint32_t)i + 1);
-		int t = cand[i];
-		cand[i] = cand[j];
-		cand[j] = t;
-	}
-	if (nc > 3)
-		nc = 3;
+	for (int i = 1; i < nc; i++) /* insertion sort, highest score first */
+		for (int j = i; j > 0 && score[j] > score[j - 1]; j--) {
+			uint64_t ts = score[j];
+			score[j] = score[j - 1];
+			score[j - 1] = ts;
+			int tc = cand[j];
+			cand[j] = cand[j - 1];
+			cand[j - 1] = tc;
+		}
+	if (nc > 2)
+		nc = 2;
 	if (!nc && s->source_nbr >= 0)
 		cand[nc++] = s->source_nbr;
 	if (!nc)
@@ -1368,6 +1420,8 @@ int sched_new(struct sched **out, const struct sched_config *cfg, const struct s
 	s->dur_us = 1000000;
 	s->st.startup_us = -1;
 	s->st.playing_level = -1;
+	lc_rate_init(&s->rx, 250000);
+	s->pull_lead_us = 100000;
 	s->scratch = malloc(WIRE_K_MAX + WIRE_B_MAX);
 	if (!s->scratch) {
 		free(s);

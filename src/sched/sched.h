@@ -93,9 +93,9 @@ struct sched_config {
 	uint32_t down_kbps;     /* download capacity (0: unlimited) */
 	uint8_t max_level;      /* layer cap, 0..7 */
 	unsigned pull_blocks;   /* K, blocks per pull answer (default 4) */
-	int64_t buffer_us;      /* playout buffer after a segment's capture ends (default 1.2 s) */
+	int64_t buffer_us;      /* playout buffer after a segment's capture ends (default 1.8 s) */
 	int64_t stable_us;      /* time without shortfall before moving up (default 3 s) */
-	int64_t repair_us;      /* repair when the deadline is this close (default 400 ms) */
+	int64_t repair_us;      /* repair when the deadline is this close (default 500 ms) */
 	uint64_t seed;          /* coefficient randomness */
 };
 
@@ -150,6 +150,8 @@ struct sched_stats {
 	uint64_t bytes_out;         /* BLOCK payload bytes sent */
 	uint64_t msg_bytes_out, msg_bytes_in; /* every message, headers included */
 	uint64_t blocks_in, blocks_dup, blocks_out;
+	uint64_t blocks_late;       /* for a segment past its deadline */
+	uint64_t blocks_after_done; /* for a generation already decoded */
 	uint64_t pulls_sent, pulls_served, repairs_sent, repairs_served;
 	uint64_t hash_failures;
 	uint32_t newest_segment;

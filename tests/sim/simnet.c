@@ -150,29 +150,29 @@ static int ops_send(void *ctx, uint32_t link, const struct wire_msg *m)
 	return 0;
 }
 
-/* As the engine: a link takes two big messages, the node ~30 ms of upload. */
+/*
+ * As the engine: the node's queue holds about 50 ms of its upload, and any
+ * idle link takes one message, so urgent messages never wait behind a deep
+ * queue. A link also holds no more than a window in flight.
+ */
 static size_t ops_room(void *ctx, uint32_t link)
 {
 	struct node *nd = ctx;
 	if (link >= MAX_LINKS_PER || !nd->link[link].used)
 		return 0;
-	size_t node_cap = (size_t)(Bps(nd->cfg.up_kbps) * 30 / 1000);
-	if (node_cap < 2 * 20000)
-		node_cap = 2 * 20000;
-	/* A link holds what its queue and the network carry: like a TCP
-	 * window, a slow receiver makes its senders' room shrink. */
-	size_t link_cap = 2 * 20000;
-	size_t used = nd->link[link].queued + nd->link[link].inflight;
-	if (nd->queued >= node_cap || used >= link_cap)
-		return 0;
+	const struct link *l = &nd->link[link];
 	/* TCP's ACK clock: a receiver whose downlink is backed up slows its
 	 * senders down rather than letting a deep queue build. */
-	const struct node *peer = nd->net->node[nd->link[link].peer];
+	const struct node *peer = nd->net->node[l->peer];
 	if (peer->cfg.down_kbps && peer->down_pending > Bps(peer->cfg.down_kbps) / 10 &&
 	    peer->down_pending > 8000)
 		return 0;
-	size_t a = node_cap - nd->queued, b = link_cap - used;
-	return a < b ? a : b;
+	if (l->inflight > 64 * 1024)
+		return 0;
+	size_t cap = (size_t)(Bps(nd->cfg.up_kbps) * 50 / 1000);
+	if (nd->queued == 0)
+		return WIRE_MAX_MSG;
+	return nd->queued < cap ? cap - nd->queued : 0;
 }
 
 static void ops_play(void *ctx, const struct sched_play *p)
@@ -253,6 +253,35 @@ static void release(struct simnet *net, struct msgbuf *b)
 	free(b);
 }
 
+/* SIM_TRACE=node:segment:layer prints that generation's arrivals;
+ * SIM_DUPS=1 sorts the blocks that arrive after their generation is done. */
+static unsigned long dups_by[4];
+static void trace(const struct simnet *net, const struct msgbuf *b, const struct wire_msg *m)
+{
+	if (getenv("SIM_DUPS") && m->type == WIRE_BLOCK) {
+		unsigned r = 0, k = 1;
+		const struct wire_block *bl = &m->u.block;
+		if (sched_gen_progress(net->node[b->to]->sched, bl->segment, bl->layer, &r, &k) == 0 &&
+		    r == k) {
+			int cls = net->node[b->from]->cfg.source ? ((bl->flags & WIRE_BLOCK_FORWARD) ? 0 : 1) : 2;
+			dups_by[cls]++;
+			if ((dups_by[0] + dups_by[1] + dups_by[2]) % 2000 == 0)
+				fprintf(stderr, "after-done: source F %lu, source direct/repair %lu, relays %lu\n",
+					dups_by[0], dups_by[1], dups_by[2]);
+		}
+	}
+	const char *t = getenv("SIM_TRACE");
+	int node, seg, layer;
+	if (!t || sscanf(t, "%d:%d:%d", &node, &seg, &layer) != 3 || b->to != node)
+		return;
+	if (m->type == WIRE_BLOCK && (int)m->u.block.segment == seg && m->u.block.layer == layer)
+		fprintf(stderr, "t=%.3f %d -> %d BLOCK flags %d\n", net->now / 1e6, b->from, b->to,
+			m->u.block.flags);
+	if (m->type == WIRE_PULL && (int)m->u.pull.segment == seg && m->u.pull.layer == layer)
+		fprintf(stderr, "t=%.3f %d -> %d PULL flags %d count %d\n", net->now / 1e6, b->from,
+			b->to, m->u.pull.flags, m->u.pull.count);
+}
+
 static int local_link(const struct node *nd, int peer)
 {
 	for (int i = 0; i < MAX_LINKS_PER; i++)
@@ -289,8 +318,10 @@ static void deliver(struct simnet *net, struct msgbuf *b)
 		}
 	}
 	struct wire_msg m;
-	if (wire_decode(b->data, b->len, &m) == 0)
+	if (wire_decode(b->data, b->len, &m) == 0) {
+		trace(net, b, &m);
 		sched_on_message(to->sched, (uint32_t)li, &m, net->now, net->now);
+	}
 	release(net, b);
 	sched_pump(to->sched, net->now);
 }
@@ -458,6 +489,7 @@ void simnet_run_until(struct simnet *net, int64_t t_us)
 					int li = local_link(to, e.msg->from);
 					if (li >= 0 && net->node[e.msg->from]->gen == e.msg->gen_from &&
 					    wire_decode(e.msg->data, e.msg->len, &m) == 0) {
+						trace(net, e.msg, &m);
 						sched_on_message(to->sched, (uint32_t)li, &m, net->now,
 								 net->now);
 						sched_pump(to->sched, net->now);

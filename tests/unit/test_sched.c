@@ -8,8 +8,8 @@
 
 #include "simnet.h"
 
-/* Per-layer rates (kbps): cumulative 200 / 300 / 800 / 2000. */
-static const uint32_t ladder[] = { 200, 100, 500, 1200 };
+/* Per-layer rates (kbps): cumulative 200 / 300 / 800 / 1600. */
+static const uint32_t ladder[] = { 200, 100, 500, 800 };
 
 static int add(struct simnet *net, bool source, uint32_t up, uint32_t down, bool coding)
 {
@@ -49,6 +49,14 @@ START_TEST(test_heterogeneous_demand_limited)
 			s->bytes_in ? (double)s->bytes_in_dup / (double)s->bytes_in : 0,
 			st.lag_us_max / 1e3, (unsigned long long)st.layer_hash_ok,
 			(unsigned long long)st.layer_hash_bad, (unsigned long long)s->pulls_sent, (unsigned long long)s->repairs_sent);
+	}
+	for (int i = 0; i <= 8; i++) {
+		struct sim_node_stats st;
+		simnet_stats(net, i, &st);
+		uint32_t u = i ? up[i - 1] : 6000;
+		fprintf(stderr, "node %d upload used %.2f in %llu dup %llu late %llu after-done %llu\n", i, (double)st.up_bytes / (u * 125.0 * 30),
+			(unsigned long long)st.sched.blocks_in, (unsigned long long)st.sched.blocks_dup,
+			(unsigned long long)st.sched.blocks_late, (unsigned long long)st.sched.blocks_after_done);
 	}
 	for (int i = 1; i <= 8; i++) {
 		struct sim_node_stats st;
