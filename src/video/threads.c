@@ -9,7 +9,6 @@
  * wake up (lc_async_send).
  */
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
