@@ -115,7 +115,9 @@ struct sched {
 	unsigned rr_rep;
 
 	/* Subscription and playback. */
-	int level;
+	int level;               /* layers 0..level are played and repaired */
+	int top;                 /* highest level the cap and download allow */
+	unsigned probe_ok;       /* segments in a row with the probe layer complete */
 	int64_t level_change_us, shortfall_us;
 	uint32_t level_from_seg; /* segments from here on were asked at `level` */
 	bool started;
@@ -201,6 +203,7 @@ static void seg_clear(struct seg *g)
 }
 
 static void fwd_drop_dest(struct sched *s, uint32_t seg, int layer, int nbr);
+static int update_top(struct sched *s, const struct wire_segment *d);
 static bool seg_stale(const struct sched *s, uint32_t num);
 
 /*
@@ -233,10 +236,16 @@ static struct seg *seg_get(struct sched *s, uint32_t num, int64_t now_us)
 	return g;
 }
 
-static bool layer_wanted(const struct sched *s, const struct seg *g, int layer)
+/*
+ * What we subscribe to: every layer up to what our cap and download allow.
+ * Layers above our level come last in every sender's order, so they take
+ * only upload that would otherwise go unused (and play when they happen to
+ * complete); when the layer just above ours keeps arriving complete, the
+ * level moves up (see adapt()).
+ */
+static int sub_level(const struct sched *s)
 {
-	(void)g;
-	return layer <= s->level;
+	return s->level < 0 ? -1 : s->top;
 }
 
 static int gen_setup_dec(struct sched *s, struct gen *gn, uint16_t k, uint32_t B, uint32_t len,
@@ -285,7 +294,7 @@ static void send_all(struct sched *s, const struct wire_msg *m, int except)
 static void send_subscribe(struct sched *s, int n)
 {
 	struct wire_msg m = { .type = WIRE_SUBSCRIBE };
-	m.u.subscribe.level = s->level < 0 ? WIRE_LEVEL_NONE : (uint8_t)s->level;
+	m.u.subscribe.level = s->level < 0 ? WIRE_LEVEL_NONE : (uint8_t)sub_level(s);
 	m.u.subscribe.cap = s->cfg.max_level;
 	if (s->cfg.source) {
 		m.u.subscribe.level = WIRE_LEVEL_NONE;
@@ -932,6 +941,7 @@ static int on_segment(struct sched *s, int n, const struct wire_segment *d, int6
 	g->desc = *d;
 	g->have_desc = true;
 	(void)known;
+	update_top(s, d);
 	/* Relay the descriptor once, so every neighbour learns it quickly. */
 	send_segment_desc(s, -1, g);
 	(void)n;
@@ -1146,7 +1156,7 @@ static void maybe_pull(struct sched *s, int64_t now_us)
 		k = s->cfg.pull_blocks;
 	struct wire_msg m = { .type = WIRE_PULL };
 	m.u.pull.segment = s->newest;
-	m.u.pull.layer = (uint8_t)s->level;
+	m.u.pull.layer = (uint8_t)sub_level(s);
 	m.u.pull.count = (uint16_t)k;
 	if (send_msg(s, s->source_nbr, &m) == 0) {
 		s->pull_out += (unsigned)k;
@@ -1274,18 +1284,32 @@ static void set_level(struct sched *s, int level, int64_t now_us)
 	send_subscribe(s, -1);
 }
 
+/* The highest level the cap and the download allow, from a descriptor;
+ * a change is announced at once. */
+static int update_top(struct sched *s, const struct wire_segment *d)
+{
+	int top = d->nlayers - 1;
+	if (top > s->cfg.max_level)
+		top = s->cfg.max_level;
+	/* Never more than the download sustains. */
+	if (s->cfg.down_kbps)
+		while (top > 0 && cum_kbps(d, top) * 105 / 100 > s->cfg.down_kbps)
+			top--;
+	if (top != s->top) {
+		s->top = top;
+		if (s->level > top)
+			s->level = top;
+		send_subscribe(s, -1);
+	}
+	return top;
+}
+
 /* Layer adaptation after segment g was played at `played`. */
 static void adapt(struct sched *s, const struct seg *g, int played, int64_t now_us)
 {
 	if (s->level < 0 || !g->have_desc)
 		return;
-	int top = g->desc.nlayers - 1;
-	if (top > s->cfg.max_level)
-		top = s->cfg.max_level;
-	/* Never more than the download sustains. */
-	if (s->cfg.down_kbps)
-		while (top > 0 && cum_kbps(&g->desc, top) * 105 / 100 > s->cfg.down_kbps)
-			top--;
+	int top = update_top(s, &g->desc);
 	if (s->level > top) {
 		set_level(s, top, now_us);
 		return;
@@ -1295,14 +1319,17 @@ static void adapt(struct sched *s, const struct seg *g, int played, int64_t now_
 	if (played < s->level) {
 		s->st.layer[played + 1].gens_missed++;
 		s->shortfall_us = now_us;
+		s->probe_ok = 0;
 		set_level(s, s->level > 0 ? s->level - 1 : 0, now_us);
 		return;
 	}
-	/* Up after a stable period, if the layers came in with time to spare. */
-	int64_t margin = seg_deadline(s, g->num) - g->gen[s->level].done_wall_us;
-	if (s->level < top && now_us - s->level_change_us >= s->cfg.stable_us &&
-	    now_us - s->shortfall_us >= s->cfg.stable_us && margin > s->dur_us / 4)
+	/* Up when the probe layer kept arriving complete for a while. */
+	s->probe_ok = played > s->level ? s->probe_ok + 1 : 0;
+	if (s->level < top && s->probe_ok >= 3 && now_us - s->level_change_us >= s->cfg.stable_us &&
+	    now_us - s->shortfall_us >= s->cfg.stable_us) {
+		s->probe_ok = 0;
 		set_level(s, s->level + 1, now_us);
+	}
 }
 
 static void play_due(struct sched *s, int64_t now_us, int64_t wall_us)
@@ -1373,8 +1400,7 @@ void sched_tick(struct sched *s, int64_t now_us, int64_t wall_us)
 			if (!g->used || g->played || (s->started && g->num < s->play_next))
 				continue;
 			for (int l = 0; l <= s->level && l < WIRE_LAYERS_MAX; l++)
-				if (layer_wanted(s, g, l))
-					maybe_repair(s, g, l, now_us);
+				maybe_repair(s, g, l, now_us);
 		}
 		maybe_pull(s, now_us);
 		play_due(s, now_us, wall_us);
@@ -1415,13 +1441,14 @@ int sched_new(struct sched **out, const struct sched_config *cfg, const struct s
 	s->created_us = now_us;
 	s->source_nbr = -1;
 	s->level = cfg->source ? -1 : 0;
+	s->top = s->cfg.max_level;
 	s->level_change_us = now_us;
 	s->shortfall_us = now_us;
 	s->dur_us = 1000000;
 	s->st.startup_us = -1;
 	s->st.playing_level = -1;
 	lc_rate_init(&s->rx, 250000);
-	s->pull_lead_us = 100000;
+	s->pull_lead_us = 400000;
 	s->scratch = malloc(WIRE_K_MAX + WIRE_B_MAX);
 	if (!s->scratch) {
 		free(s);

@@ -62,7 +62,7 @@
 
 #define SCHED_MAX_NBRS 64
 #define SCHED_WINDOW 8          /* live segments kept */
-#define SCHED_TARGET_K 64
+#define SCHED_TARGET_K 32
 
 struct sched;
 

@@ -253,23 +253,10 @@ static void release(struct simnet *net, struct msgbuf *b)
 	free(b);
 }
 
-/* SIM_TRACE=node:segment:layer prints that generation's arrivals;
- * SIM_DUPS=1 sorts the blocks that arrive after their generation is done. */
-static unsigned long dups_by[4];
+/* SIM_TRACE=node:segment:layer prints that generation's arrivals (and
+ * SIM_DEBUG=node each segment that node plays), for studying a schedule. */
 static void trace(const struct simnet *net, const struct msgbuf *b, const struct wire_msg *m)
 {
-	if (getenv("SIM_DUPS") && m->type == WIRE_BLOCK) {
-		unsigned r = 0, k = 1;
-		const struct wire_block *bl = &m->u.block;
-		if (sched_gen_progress(net->node[b->to]->sched, bl->segment, bl->layer, &r, &k) == 0 &&
-		    r == k) {
-			int cls = net->node[b->from]->cfg.source ? ((bl->flags & WIRE_BLOCK_FORWARD) ? 0 : 1) : 2;
-			dups_by[cls]++;
-			if ((dups_by[0] + dups_by[1] + dups_by[2]) % 2000 == 0)
-				fprintf(stderr, "after-done: source F %lu, source direct/repair %lu, relays %lu\n",
-					dups_by[0], dups_by[1], dups_by[2]);
-		}
-	}
 	const char *t = getenv("SIM_TRACE");
 	int node, seg, layer;
 	if (!t || sscanf(t, "%d:%d:%d", &node, &seg, &layer) != 3 || b->to != node)

@@ -74,12 +74,55 @@ START_TEST(test_heterogeneous_demand_limited)
 }
 END_TEST
 
+/* Supply-limited: ten equal peers want more than the swarm can upload.
+ * AQCS should keep every upload busy with blocks that are innovative to
+ * their receivers. */
+START_TEST(test_supply_limited_utilisation)
+{
+	struct simnet *net = simnet_new(11, 10000);
+	simnet_set_stream(net, ladder, 4, 1000000);
+	add(net, true, 3000, 0, true);
+	for (int i = 0; i < 10; i++)
+		add(net, false, 1000, 0, true);
+	mesh(net);
+	simnet_run_until(net, 5000000);
+	uint64_t before = 0;
+	for (int i = 1; i <= 10; i++) {
+		struct sim_node_stats st;
+		simnet_stats(net, i, &st);
+		before += st.sched.bytes_in_useful;
+	}
+	double cap0 = simnet_capacity_bytes(net);
+	simnet_run_until(net, 35000000);
+	uint64_t useful = 0;
+	for (int i = 1; i <= 10; i++) {
+		struct sim_node_stats st;
+		simnet_stats(net, i, &st);
+		useful += st.sched.bytes_in_useful;
+		fprintf(stderr, "peer %d level %d played %d stalls %llu dup %llu\n", i, st.sched.level,
+			st.last_level_played, (unsigned long long)st.sched.stalls,
+			(unsigned long long)st.sched.blocks_dup);
+	}
+	double util = (double)(useful - before) / (simnet_capacity_bytes(net) - cap0);
+	fprintf(stderr, "supply-limited utilisation %.3f\n", util);
+	for (int i = 0; i <= 10; i++) {
+		struct sim_node_stats st;
+		simnet_stats(net, i, &st);
+		fprintf(stderr, "node %d upload used %.2f\n", i, (double)st.up_bytes / ((i ? 1000 : 3000) * 125.0 * 35));
+	}
+	ck_assert(util > 0.9);
+	simnet_free(net);
+}
+END_TEST
+
 Suite *suite_sched(void)
 {
 	Suite *s = suite_create("sched");
 	TCase *tc = tcase_create("sim");
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_heterogeneous_demand_limited);
+	tcase_add_test(tc, test_supply_limited_utilisation);
 	suite_add_tcase(s, tc);
 	return s;
 }
+
