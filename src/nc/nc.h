@@ -179,6 +179,15 @@ const uint8_t *nc_dec_block(const struct nc_dec *d, unsigned i);
 int nc_dec_copy(const struct nc_dec *d, void *dst, size_t cap);
 
 /*
+ * The i-th block held (0 <= i < rank), as it was received: its k-byte
+ * coefficient vector and block_size-byte payload, valid until the next call
+ * that changes the decoder. Before completion only (LC_ESTATE after it, when
+ * nc_dec_block() gives the source); LC_ERANGE for i >= rank. Plain-chunk
+ * relays use it to hand on a chunk they hold.
+ */
+int nc_dec_held(const struct nc_dec *d, unsigned i, const uint8_t **coef, const uint8_t **payload);
+
+/*
  * Recode: a random combination (non-zero coefficients from rng) of the
  * blocks the decoder holds, at any rank >= 1; the coefficient vector is
  * carried through (k bytes to coef, block_size to payload). LC_EAGAIN at

@@ -393,6 +393,19 @@ int nc_dec_copy(const struct nc_dec *d, void *dst, size_t cap)
 	return d->len > INT32_MAX ? INT32_MAX : (int)d->len;
 }
 
+int nc_dec_held(const struct nc_dec *d, unsigned i, const uint8_t **coef, const uint8_t **payload)
+{
+	if (!d || !coef || !payload)
+		return LC_EINVAL;
+	if (d->complete)
+		return LC_ESTATE;
+	if (i >= d->rank)
+		return LC_ERANGE;
+	*coef = d->coef + i * d->cw;
+	*payload = d->pay + i * d->stride;
+	return 0;
+}
+
 int nc_dec_recode(const struct nc_dec *d, struct lc_rng *rng, uint8_t *coef, uint8_t *payload)
 {
 	if (!d || !rng || !coef || !payload)

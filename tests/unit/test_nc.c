@@ -562,8 +562,17 @@ START_TEST(test_systematic_mix)
 		for (unsigned i = 0; i < k; i++) {
 			ck_assert_int_eq(nc_enc_next(g.enc, &r, b.coef, b.pay), 1);
 			ck_assert_uint_eq(b.coef[i], 1);
-			if (lc_rng_below(&r, 3))
+			if (lc_rng_below(&r, 3)) {
 				ck_assert_int_eq(offer(d, &b), (int)nc_dec_rank(d));
+				if (nc_dec_complete(d))
+					continue;
+				/* A held block is handed on exactly as it came. */
+				const uint8_t *hc, *hp;
+				ck_assert_int_eq(nc_dec_held(d, nc_dec_rank(d) - 1, &hc, &hp), 0);
+				ck_assert(!memcmp(hc, b.coef, k));
+				ck_assert(!memcmp(hp, b.pay, bs));
+				ck_assert_int_eq(nc_dec_held(d, nc_dec_rank(d), &hc, &hp), LC_ERANGE);
+			}
 		}
 		while (!nc_dec_complete(d)) {
 			ck_assert_int_eq(nc_enc_next(g.enc, &r, b.coef, b.pay), 0);
@@ -571,6 +580,8 @@ START_TEST(test_systematic_mix)
 		}
 		check_decoded(d, &g);
 		ck_assert_int_eq(offer(d, &b), LC_EDEPENDENT);
+		const uint8_t *hc, *hp;
+		ck_assert_int_eq(nc_dec_held(d, 0, &hc, &hp), LC_ESTATE);
 		free(b.pay);
 		nc_dec_free(d);
 		gen_free(&g);
