@@ -177,6 +177,23 @@ static int check_bye(const struct wire_bye *b, size_t *body)
 	return 0;
 }
 
+static int check_want(const struct wire_want *w, size_t *body)
+{
+	TRY(check_layer(w->layer));
+	if (w->k < 1 || w->k > WIRE_K_MAX)
+		return LC_ERANGE;
+	size_t nb = ((size_t)w->k + 7) / 8;
+	bool any = false;
+	for (size_t i = 0; i < nb; i++)
+		any |= w->bitmap[i] != 0;
+	if (!any)
+		return LC_ERANGE;
+	if (w->k % 8 && (w->bitmap[nb - 1] >> (w->k % 8)))
+		return LC_ERANGE; /* bits past k */
+	*body = 7 + nb;
+	return 0;
+}
+
 /* Validate *m and compute its body length. */
 static int check_msg(const struct wire_msg *m, size_t *body)
 {
@@ -197,6 +214,7 @@ static int check_msg(const struct wire_msg *m, size_t *body)
 		*body = 8;
 		return 0;
 	case WIRE_BYE: return check_bye(&m->u.bye, body);
+	case WIRE_WANT: return check_want(&m->u.want, body);
 	}
 	return LC_ETYPE;
 }
@@ -385,6 +403,19 @@ static int dec_body(struct rd *r, struct wire_msg *m)
 	case WIRE_BYE:
 		TRY(rd_u16(r, &m->u.bye.code));
 		return rd_str(r, m->u.bye.reason, WIRE_REASON_MAX, false);
+	case WIRE_WANT: {
+		struct wire_want *w = &m->u.want;
+		const uint8_t *p;
+		TRY(rd_u32(r, &w->segment));
+		TRY(rd_u8(r, &w->layer));
+		TRY(rd_u16(r, &w->k));
+		if (w->k < 1 || w->k > WIRE_K_MAX)
+			return LC_ERANGE; /* k sizes what follows */
+		memset(w->bitmap, 0, sizeof w->bitmap);
+		TRY(rd_bytes(r, ((size_t)w->k + 7) / 8, &p));
+		memcpy(w->bitmap, p, ((size_t)w->k + 7) / 8);
+		return 0;
+	}
 	}
 	return LC_ETYPE;
 }
@@ -548,6 +579,12 @@ static void enc_body(struct wr *w, const struct wire_msg *m)
 		wr_u16(w, m->u.bye.code);
 		wr_str(w, m->u.bye.reason);
 		break;
+	case WIRE_WANT:
+		wr_u32(w, m->u.want.segment);
+		wr_u8(w, m->u.want.layer);
+		wr_u16(w, m->u.want.k);
+		wr_bytes(w, m->u.want.bitmap, ((size_t)m->u.want.k + 7) / 8);
+		break;
 	}
 }
 
@@ -634,6 +671,7 @@ const char *wire_type_name(int type)
 		[WIRE_PULL] = "PULL", [WIRE_BLOCK] = "BLOCK", [WIRE_DONE] = "DONE",
 		[WIRE_SUBSCRIBE] = "SUBSCRIBE", [WIRE_SEGMENT] = "SEGMENT",
 		[WIRE_PING] = "PING", [WIRE_PONG] = "PONG", [WIRE_BYE] = "BYE",
+		[WIRE_WANT] = "WANT",
 	};
 	if (type < 1 || type > WIRE_TYPE_MAX)
 		return "?";

@@ -17,7 +17,7 @@
  *   off size field
  *   0   2    magic 0x4C 0x43 ("LC")
  *   2   1    version = 1 (WIRE_VERSION)
- *   3   1    type (enum wire_type, 1..11)
+ *   3   1    type (enum wire_type, 1..12)
  *   4   4    body length L in bytes; the message is exactly 8 + L bytes,
  *            and 8 + L <= WIRE_MAX_MSG (71680 = 70 KiB)
  *
@@ -119,6 +119,16 @@
  *                       printable ASCII
  *   (3..126 bytes)
  *
+ * WANT (12): plain chunks wanted by index (the --no-coding mode, where
+ * blocks are uncoded chunks and a missing one is a specific one).
+ *   0   4    segment
+ *   4   1    layer      0..7
+ *   5   2    k          chunks in the generation, 1..256
+ *   7   ceil(k/8) bitmap: bit i (byte i/8, bit i%8, least significant
+ *                       first) set = chunk i wanted; bits >= k are 0 and
+ *                       at least one bit is set
+ *   (8..39 bytes)
+ *
  * Errors of wire_decode(), and the WebSocket close code for each
  * (wire_close_code()):
  *   LC_ETRUNC    input shorter than 8 bytes, shorter than 8 + L, or a field
@@ -178,8 +188,9 @@ enum wire_type {
 	WIRE_PING = 9,
 	WIRE_PONG = 10,
 	WIRE_BYE = 11,
+	WIRE_WANT = 12,
 };
-#define WIRE_TYPE_MAX 11
+#define WIRE_TYPE_MAX 12
 
 /* HELLO.role */
 enum { WIRE_ROLE_SOURCE = 0x01, WIRE_ROLE_PEER = 0x02, WIRE_ROLE_TRACKER = 0x04 };
@@ -298,6 +309,13 @@ struct wire_bye {
 	char reason[WIRE_REASON_MAX + 1];
 };
 
+struct wire_want {
+	uint32_t segment;
+	uint8_t layer;
+	uint16_t k;
+	uint8_t bitmap[WIRE_K_MAX / 8]; /* bytes past ceil(k/8) are ignored */
+};
+
 struct wire_msg {
 	enum wire_type type;
 	union {
@@ -311,6 +329,7 @@ struct wire_msg {
 		struct wire_segment segment;
 		struct wire_ping ping; /* PING and PONG */
 		struct wire_bye bye;
+		struct wire_want want;
 	} u;
 };
 

@@ -63,6 +63,10 @@ static bool msg_eq(const struct wire_msg *a, const struct wire_msg *b)
 	}
 	case WIRE_DONE:
 		return a->u.done.segment == b->u.done.segment && a->u.done.layer == b->u.done.layer;
+	case WIRE_WANT:
+		return a->u.want.segment == b->u.want.segment && a->u.want.layer == b->u.want.layer &&
+		       a->u.want.k == b->u.want.k &&
+		       !memcmp(a->u.want.bitmap, b->u.want.bitmap, ((size_t)a->u.want.k + 7) / 8);
 	case WIRE_SUBSCRIBE:
 		return a->u.subscribe.level == b->u.subscribe.level &&
 		       a->u.subscribe.cap == b->u.subscribe.cap;
@@ -493,6 +497,15 @@ START_TEST(test_bad_fields_small)
 	ck_assert_int_eq(raw_decode(WIRE_PING, ping9, 9), LC_EPROTO);
 	ck_assert_int_eq(raw_decode(WIRE_PONG, ping9, 7), LC_ETRUNC);
 	ck_assert_int_eq(raw_decode(WIRE_PONG, ping9, 8), 0);
+	/* WANT, sample 34: seg 0, layer 4, k 5, bitmap 7 (k = 13: 2 bytes). */
+	PATCH(34, 4, LC_ERANGE, WIRE_LAYERS_MAX);
+	PATCH(34, 5, LC_ERANGE, 0, 0);            /* k = 0 */
+	PATCH(34, 5, LC_ERANGE, 0x01, 0x01);      /* k = 257 */
+	PATCH(34, 8, LC_ERANGE, 0x20);            /* bit 13: past k */
+	PATCH(34, 8, LC_ERANGE, 0x00);            /* nothing wanted */
+	PATCH(34, 7, 0, 0x01);                    /* chunks 0 and 12 */
+	PATCH(34, 5, LC_ETRUNC, 0, 17);           /* 3 bitmap bytes declared */
+	PATCH(34, 5, LC_EPROTO, 0, 8);            /* 1 bitmap byte: 1 left over */
 }
 END_TEST
 

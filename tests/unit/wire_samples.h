@@ -257,6 +257,25 @@ static bool wire_sample(unsigned i, struct wire_msg *m, uint8_t *coef_unit)
 		m->u.bye.code = WIRE_BYE_DUPLICATE;
 		strcpy(m->u.bye.reason, "already linked");
 		return true;
+	case 32: /* WANT, one chunk of one */
+		m->type = WIRE_WANT;
+		m->u.want.k = 1;
+		m->u.want.bitmap[0] = 1;
+		return true;
+	case 33: /* WANT, all of 256 */
+		m->type = WIRE_WANT;
+		m->u.want.segment = UINT32_MAX;
+		m->u.want.layer = WIRE_LAYERS_MAX - 1;
+		m->u.want.k = WIRE_K_MAX;
+		memset(m->u.want.bitmap, 0xff, sizeof m->u.want.bitmap);
+		return true;
+	case 34: /* WANT, the last chunk of 13 */
+		m->type = WIRE_WANT;
+		m->u.want.segment = 77;
+		m->u.want.layer = 2;
+		m->u.want.k = 13;
+		m->u.want.bitmap[1] = 0x10;
+		return true;
 	}
 	return false;
 }
