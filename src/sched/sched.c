@@ -66,6 +66,7 @@ struct nbr {
 	uint16_t have_rank[SCHED_WINDOW][WIRE_LAYERS_MAX];
 	uint8_t have_done[SCHED_WINDOW];
 	uint16_t nf[SCHED_WINDOW][WIRE_LAYERS_MAX]; /* source: direct blocks sent */
+	uint16_t fbase[SCHED_WINDOW][WIRE_LAYERS_MAX]; /* source: forward blocks before it came */
 	struct rep rep[REPQ_MAX];
 	unsigned nrep;
 	bool in_pullq;
@@ -391,6 +392,7 @@ static void nbr_have_slot(struct nbr *nb, uint32_t seg)
 		nb->have_seg[slot] = seg;
 		memset(nb->have_rank[slot], 0, sizeof nb->have_rank[slot]);
 		memset(nb->nf[slot], 0, sizeof nb->nf[slot]);
+		memset(nb->fbase[slot], 0, sizeof nb->fbase[slot]);
 		nb->have_done[slot] = 0;
 	}
 }
@@ -415,6 +417,15 @@ int sched_nbr_up(struct sched *s, uint32_t link, bool is_source, uint32_t up_kbp
 			nb->have_seg[i] = UINT32_MAX;
 		if (is_source)
 			s->source_nbr = n;
+		/* Forward blocks already on their way do not reach a newcomer. */
+		for (int i = 0; s->cfg.source && i < SCHED_WINDOW; i++) {
+			const struct seg *g = &s->seg[i];
+			if (!g->used)
+				continue;
+			nbr_have_slot(nb, g->num);
+			for (int l = 0; l < WIRE_LAYERS_MAX; l++)
+				nb->fbase[i][l] = (uint16_t)g->gen[l].f_sent;
+		}
 		send_subscribe(s, n);
 		/* A newcomer learns the live segments at once. */
 		for (int i = 0; i < SCHED_WINDOW; i++)
@@ -579,8 +590,9 @@ static unsigned coverage(const struct sched *s, const struct gen *gn, int n, uin
 {
 	const struct nbr *nb = &s->nbr[n];
 	unsigned slot = seg % SCHED_WINDOW;
-	unsigned nf = nb->have_seg[slot] == seg ? nb->nf[slot][l] : 0;
-	return gn->f_sent + nf;
+	if (nb->have_seg[slot] != seg)
+		return gn->f_sent;
+	return gn->f_sent - nb->fbase[slot][l] + nb->nf[slot][l];
 }
 
 static bool subscriber_needs(const struct sched *s, const struct gen *gn, int n, uint32_t seg, int l)
@@ -788,7 +800,16 @@ static bool serve_repair_one(struct sched *s, int n)
 					memcpy(payload, nc_dec_block(gn->dec, i), gn->B);
 					rc = 0;
 				} else if (gn->chunk_have && gn->chunk_have[i]) {
-					rc = LC_ENOENT; /* held only inside the decoder */
+					/* Held, not yet decoded: find it among the blocks
+					 * the decoder keeps as they came. */
+					const uint8_t *hc, *hp;
+					for (unsigned j = 0; j < nc_dec_rank(gn->dec); j++)
+						if (nc_dec_held(gn->dec, j, &hc, &hp) == 0 && hc[i]) {
+							memcpy(coef, hc, gn->k);
+							memcpy(payload, hp, gn->B);
+							rc = 0;
+							break;
+						}
 				}
 				if (rc >= 0)
 					break;
@@ -796,6 +817,8 @@ static bool serve_repair_one(struct sched *s, int n)
 			flags = WIRE_BLOCK_SYSTEMATIC;
 			if (rc < 0)
 				r->count = 0;
+		} else if (!s->cfg.coding) {
+			r->count = 0; /* plain chunks are asked for by name (WANT) */
 		} else if (s->cfg.source) {
 			rc = nc_enc_coded(gn->enc, &s->rng, coef, payload);
 		} else {
@@ -1056,6 +1079,15 @@ int sched_on_message(struct sched *s, uint32_t link, const struct wire_msg *m, i
 	case WIRE_PULL:
 		on_pull(s, n, &m->u.pull);
 		return 0;
+	case WIRE_WANT: {
+		const struct wire_want *w = &m->u.want;
+		struct rep r = { .seg = w->segment, .layer = w->layer, .want = true };
+		for (unsigned i = 0; i < w->k; i++)
+			r.count += (uint16_t)(w->bitmap[i / 8] >> (i % 8) & 1);
+		memcpy(r.mask, w->bitmap, sizeof r.mask);
+		add_repair(&s->nbr[n], &r);
+		return 0;
+	}
 	case WIRE_SUBSCRIBE: {
 		int old = s->nbr[n].level;
 		s->nbr[n].level =
@@ -1239,6 +1271,29 @@ static void maybe_repair(struct sched *s, struct seg *g, int l, int64_t now_us)
 		cand[nc++] = s->source_nbr;
 	if (!nc)
 		return;
+	if (!s->cfg.coding) {
+		/* Plain chunks: name the missing ones, dealt out among the
+		 * candidates so that no chunk is asked of two. */
+		struct wire_msg m[SCHED_MAX_NBRS];
+		for (int i = 0; i < nc; i++) {
+			memset(&m[i], 0, sizeof m[i]);
+			m[i].type = WIRE_WANT;
+			m[i].u.want.segment = g->num;
+			m[i].u.want.layer = (uint8_t)l;
+			m[i].u.want.k = gn->k;
+		}
+		unsigned j = 0;
+		for (unsigned c = 0; c < gn->k; c++)
+			if (!gn->chunk_have[c]) {
+				struct wire_want *w = &m[j++ % (unsigned)nc].u.want;
+				w->bitmap[c / 8] |= (uint8_t)(1u << (c % 8));
+			}
+		for (int i = 0; i < nc && i < (int)j; i++)
+			if (send_msg(s, cand[i], &m[i]) == 0)
+				s->st.repairs_sent++;
+		gn->repair_us = now_us;
+		return;
+	}
 	unsigned each = (need + (unsigned)nc - 1) / (unsigned)nc;
 	for (int i = 0; i < nc; i++) {
 		struct wire_msg m = { .type = WIRE_PULL };

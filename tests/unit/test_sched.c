@@ -115,6 +115,84 @@ START_TEST(test_supply_limited_utilisation)
 }
 END_TEST
 
+/* Continuity of a node since it joined: segments on time / played. */
+static double continuity(const struct sim_node_stats *st)
+{
+	const struct sched_stats *s = &st->sched;
+	return s->segments_played ? (double)s->segments_ok / (double)s->segments_played : 0;
+}
+
+/* The same swarm without coding: plain chunks, missing ones asked for by
+ * name. It streams too, if with less margin. */
+START_TEST(test_no_coding)
+{
+	struct simnet *net = simnet_new(5, 10000);
+	simnet_set_stream(net, ladder, 4, 1000000);
+	static const uint32_t up[] = { 3000, 2000, 1000, 4000, 800, 1500 };
+	add(net, true, 6000, 0, false);
+	for (int i = 0; i < 6; i++)
+		add(net, false, up[i], 0, false);
+	mesh(net);
+	simnet_run_until(net, 20000000);
+	for (int i = 1; i <= 6; i++) {
+		struct sim_node_stats st;
+		simnet_stats(net, i, &st);
+		ck_assert(st.sched.started);
+		ck_assert_uint_eq(st.sched.stalls, 0);
+		ck_assert_uint_eq(st.layer_hash_bad, 0);
+		ck_assert_int_ge(st.last_level_played, 2);
+	}
+	simnet_free(net);
+}
+END_TEST
+
+/* Churn: three relays vanish mid-stream (their forward queues with them)
+ * and three newcomers join; the survivors keep playing and the newcomers
+ * start within two seconds. */
+START_TEST(test_churn)
+{
+	struct simnet *net = simnet_new(21, 10000);
+	simnet_set_stream(net, ladder, 4, 1000000);
+	add(net, true, 8000, 0, true);
+	for (int i = 0; i < 8; i++)
+		add(net, false, 1500 + 250 * (uint32_t)i, 0, true);
+	mesh(net);
+	simnet_run_until(net, 10300000);
+	for (int id = 2; id <= 4; id++)
+		simnet_kill(net, id);
+	simnet_run_until(net, 12500000);
+	int fresh[3];
+	for (int i = 0; i < 3; i++) {
+		fresh[i] = add(net, false, 2000, 0, true);
+		for (int j = 0; j < fresh[i]; j++) {
+			struct sim_node_stats st;
+			simnet_stats(net, j, &st);
+			if (st.alive)
+				ck_assert_int_eq(simnet_link(net, fresh[i], j), 0);
+		}
+	}
+	simnet_run_until(net, 30000000);
+	for (int id = 1; id <= 8; id++) {
+		if (id >= 2 && id <= 4)
+			continue;
+		struct sim_node_stats st;
+		simnet_stats(net, id, &st);
+		ck_assert_msg(continuity(&st) >= 0.99, "survivor %d continuity %.3f", id,
+			      continuity(&st));
+		ck_assert_uint_eq(st.layer_hash_bad, 0);
+	}
+	for (int i = 0; i < 3; i++) {
+		struct sim_node_stats st;
+		simnet_stats(net, fresh[i], &st);
+		ck_assert(st.sched.started);
+		ck_assert_msg(st.sched.startup_us <= 2000000, "newcomer startup %lld us",
+			      (long long)st.sched.startup_us);
+		ck_assert(continuity(&st) >= 0.99);
+	}
+	simnet_free(net);
+}
+END_TEST
+
 Suite *suite_sched(void)
 {
 	Suite *s = suite_create("sched");
@@ -122,6 +200,8 @@ Suite *suite_sched(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_heterogeneous_demand_limited);
 	tcase_add_test(tc, test_supply_limited_utilisation);
+	tcase_add_test(tc, test_no_coding);
+	tcase_add_test(tc, test_churn);
 	suite_add_tcase(s, tc);
 	return s;
 }
