@@ -21,6 +21,7 @@
 #define GIVE_UP_FAILS 4     /* failed dials in a row before a peer is forgotten */
 #define MAX_INFLIGHT 8      /* dials not yet past HELLO */
 #define EXPIRE_EVERY_US 1000000
+#define EXPLORE_ROUNDS 3      /* explorations after a change: 8, 16, 32 s apart */
 #define EVICT_MIN_AGE_US 10000000 /* a neighbour this young is never evicted */
 
 struct slink {
@@ -28,6 +29,7 @@ struct slink {
 	enum swarm_link_state state;
 	bool dialled;
 	bool bootstrap;           /* the dial of the tracker address */
+	bool explore;             /* an exploration dial (see fill()) */
 	uint64_t expect_id;       /* dialled: the peer id we dialled (0 unknown) */
 	uint64_t peer_id;         /* from HELLO */
 	uint8_t role;
@@ -39,6 +41,7 @@ struct slink {
 	uint16_t remote_port;
 	int64_t created_us, open_us, since_us, last_rx_us, next_ping_us;
 	int64_t rtt_us, srtt_us, rttvar_us;
+	int64_t peers_sent_us;    /* last PEERS to it */
 };
 
 struct known {
@@ -94,6 +97,8 @@ struct swarm {
 	int64_t expire_next_us;
 	int64_t fill_next_us;     /* earliest time fill() may dial again */
 	bool need_fill;           /* a link went away since the last fill() */
+	int64_t explore_next_us;
+	unsigned explore_exp;     /* exploration interval = 4 gossip intervals << this */
 
 	struct swarm_stats st;    /* the counters part */
 	struct bucket bucket[BUCKETS];
@@ -127,6 +132,15 @@ static void copy_str(char *dst, size_t cap, const char *src)
 	dst[n] = 0;
 }
 
+/* b times 0.75..1.25. */
+static int64_t backoff_jitter(struct swarm *sw, int64_t b)
+{
+	int64_t span = b / 2;
+	if (span > 0 && span < (int64_t)UINT32_MAX)
+		return b - b / 4 + (int64_t)lc_rng_below(&sw->rng, (uint32_t)span + 1);
+	return b;
+}
+
 /* Jittered exponential backoff: min << exp capped at max, times 0.75..1.25. */
 static int64_t backoff_us(struct swarm *sw, unsigned exp)
 {
@@ -135,10 +149,7 @@ static int64_t backoff_us(struct swarm *sw, unsigned exp)
 		b *= 2;
 	if (b > sw->cfg.backoff_max_us)
 		b = sw->cfg.backoff_max_us;
-	int64_t span = b / 2;
-	if (span > 0 && span < (int64_t)UINT32_MAX)
-		return b - b / 4 + (int64_t)lc_rng_below(&sw->rng, (uint32_t)span + 1);
-	return b;
+	return backoff_jitter(sw, b);
 }
 
 /* ---- known peers: open addressing, linear probing, backward-shift delete */
@@ -304,6 +315,8 @@ static void churn(struct swarm *sw, enum swarm_event_kind kind, uint64_t peer, i
 		b->sec = s;
 	}
 	b->n[kind]++;
+	if (kind != SWARM_EV_JOIN)
+		sw->explore_exp = 0;
 	sw->recent[sw->recent_next] = (struct swarm_event){ .t_us = now, .peer_id = peer, .kind = kind };
 	sw->recent_next = (sw->recent_next + 1) % SWARM_RECENT_EVENTS;
 	if (sw->nrecent < SWARM_RECENT_EVENTS)
@@ -341,6 +354,7 @@ static struct slink *link_add(struct swarm *sw, uint32_t id, int64_t now)
 	l->since_us = now;
 	l->last_rx_us = now;
 	l->rtt_us = l->srtt_us = l->rttvar_us = -1;
+	l->peers_sent_us = INT64_MIN;
 	return l;
 }
 
@@ -514,8 +528,9 @@ static void build_peers(struct swarm *sw, struct wire_peers *p, uint64_t exclude
 	}
 }
 
-static void send_peers(struct swarm *sw, const struct slink *l, int64_t now)
+static void send_peers(struct swarm *sw, struct slink *l, int64_t now)
 {
+	l->peers_sent_us = now;
 	struct wire_msg m = { .type = WIRE_PEERS };
 	build_peers(sw, &m.u.peers, l->peer_id, now);
 	if (!m.u.peers.count)
@@ -584,6 +599,14 @@ static struct slink *evictable(struct swarm *sw, int64_t now)
 	return pick;
 }
 
+/* Push the next exploration back, further each time (see fill()). */
+static void explore_later(struct swarm *sw, int64_t now)
+{
+	sw->explore_next_us = now + backoff_jitter(sw, (4 * sw->cfg.gossip_interval_us) << sw->explore_exp);
+	if (sw->explore_exp < EXPLORE_ROUNDS)
+		sw->explore_exp++;
+}
+
 /* A neighbour given up without churn (evicted for a newcomer, either side):
  * a later link to it is a join again. */
 static void rewired(struct swarm *sw, struct slink *l, int64_t now)
@@ -597,7 +620,7 @@ static void rewired(struct swarm *sw, struct slink *l, int64_t now)
 }
 
 static int start_dial(struct swarm *sw, const char *host, uint16_t port, uint64_t expect,
-		      bool bootstrap, int64_t now)
+		      bool bootstrap, bool explore, int64_t now)
 {
 	uint32_t h = 0;
 	sw->st.dials++;
@@ -620,13 +643,14 @@ static int start_dial(struct swarm *sw, const char *host, uint16_t port, uint64_
 	l->state = SWARM_LINK_DIALLING;
 	l->dialled = true;
 	l->bootstrap = bootstrap;
+	l->explore = explore;
 	l->expect_id = expect;
 	copy_str(l->remote_host, sizeof l->remote_host, host);
 	l->remote_port = port;
 	return 0;
 }
 
-static void dial_known(struct swarm *sw, struct known *k, int64_t now)
+static void dial_known(struct swarm *sw, struct known *k, bool explore, int64_t now)
 {
 	k->tried = true;
 	k->hint = false;
@@ -635,7 +659,7 @@ static void dial_known(struct swarm *sw, struct known *k, int64_t now)
 		k->backoff_exp++;
 	char host[WIRE_HOST_MAX + 1];
 	copy_str(host, sizeof host, k->host);
-	start_dial(sw, host, k->port, k->id, false, now); /* may delete k */
+	start_dial(sw, host, k->port, k->id, false, explore, now); /* may delete k */
 }
 
 /* Mark the known entries that have a link, so that candidate() is O(1). */
@@ -655,6 +679,35 @@ static void mark_linked(struct swarm *sw)
 static bool candidate(const struct swarm *sw, const struct known *k)
 {
 	return k->id && k->id != sw->cfg.self_id && dialable(k) && k->mark != sw->mark;
+}
+
+/* Uniform choice among the due never-tried candidates, else among the due
+ * tried ones (dialling in a common order would make cliques). NULL if none
+ * is due; fill_next_us then covers the soonest. */
+static struct known *pick_candidate(struct swarm *sw, int64_t now)
+{
+	struct known *best = NULL;
+	unsigned nfresh = 0, nold = 0;
+	int64_t soonest = INT64_MAX;
+	for (size_t i = 0; i < sw->kcap; i++) {
+		struct known *k = &sw->kt[i];
+		if (!candidate(sw, k) || (k->role & WIRE_ROLE_SOURCE))
+			continue;
+		if (k->next_dial_us > now) {
+			if (k->next_dial_us < soonest)
+				soonest = k->next_dial_us;
+			continue;
+		}
+		if (!k->tried) {
+			if (lc_rng_below(&sw->rng, ++nfresh) == 0)
+				best = k;
+		} else if (!nfresh && lc_rng_below(&sw->rng, ++nold) == 0) {
+			best = k;
+		}
+	}
+	if (!best && soonest < sw->fill_next_us)
+		sw->fill_next_us = soonest;
+	return best;
 }
 
 /* Dial what the neighbour set lacks: the source first, then other known
@@ -686,7 +739,7 @@ static void fill(struct swarm *sw, int64_t now)
 			if ((k->role & WIRE_ROLE_SOURCE) || k->hint) {
 				if (k->next_dial_us <= now) {
 					k->mark = sw->mark;
-					dial_known(sw, k, now);
+					dial_known(sw, k, false, now);
 					inflight++;
 					if (!(k->role & WIRE_ROLE_SOURCE))
 						used++;
@@ -698,39 +751,39 @@ static void fill(struct swarm *sw, int64_t now)
 			ncand++;
 		}
 		unsigned slots = nonsource_slots(sw);
-		unsigned target = used + ncand <= slots ? slots : slots - slots / 4;
+		bool partial = used + ncand > slots;
+		unsigned target = partial ? slots - slots / 4 : slots;
 		while (used < target && inflight < MAX_INFLIGHT) {
-			/* Uniform choice among the due never-tried entries, else
-			 * among the due tried ones (a random graph stays
-			 * connected; dialling in a common order makes cliques). */
-			struct known *best = NULL;
-			unsigned nfresh = 0, nold = 0;
-			int64_t soonest = INT64_MAX;
-			for (size_t i = 0; i < sw->kcap; i++) {
-				struct known *k = &sw->kt[i];
-				if (!candidate(sw, k) || (k->role & WIRE_ROLE_SOURCE))
-					continue;
-				if (k->next_dial_us > now) {
-					if (k->next_dial_us < soonest)
-						soonest = k->next_dial_us;
-					continue;
-				}
-				if (!k->tried) {
-					if (lc_rng_below(&sw->rng, ++nfresh) == 0)
-						best = k;
-				} else if (!nfresh && lc_rng_below(&sw->rng, ++nold) == 0) {
-					best = k;
-				}
-			}
-			if (!best) {
-				if (soonest < sw->fill_next_us)
-					sw->fill_next_us = soonest;
+			struct known *best = pick_candidate(sw, now);
+			if (!best)
 				break;
-			}
 			best->mark = sw->mark;
-			dial_known(sw, best, now);
+			dial_known(sw, best, false, now);
 			used++;
 			inflight++;
+		}
+		/* Exploration: in a partial mesh, a peer at its dial target now and
+		 * then dials one more random peer; either end that is full gives up
+		 * a random older neighbour for it. This joins up groups that met
+		 * early and filled their slots among themselves (the first peers
+		 * of a swarm, in full mesh while it was small) and keeps the graph
+		 * random. A few rounds after joining and after each leave or
+		 * failure, then it stops, so a stable swarm does not rewire. */
+		if (partial && target && used >= target && !inflight && sw->explore_exp < EXPLORE_ROUNDS) {
+			if (now >= sw->explore_next_us) {
+				/* Each exploration may only move a free slot elsewhere,
+				 * so back off (up to 64 gossip intervals) until the
+				 * swarm changes: a neighbour leaves or fails. */
+				explore_later(sw, now);
+				struct known *best = pick_candidate(sw, now);
+				if (best) {
+					sw->st.explored++;
+					best->mark = sw->mark;
+					dial_known(sw, best, true, now);
+				}
+			} else if (sw->explore_next_us < sw->fill_next_us) {
+				sw->fill_next_us = sw->explore_next_us;
+			}
 		}
 	}
 	/* The tracker address: at join, and when isolated with nothing to dial. */
@@ -740,7 +793,7 @@ static void fill(struct swarm *sw, int64_t now)
 			sw->boot_next_us = now + backoff_us(sw, sw->boot_fails);
 			if (sw->boot_fails < 30)
 				sw->boot_fails++;
-			start_dial(sw, sw->tracker_host, sw->cfg.tracker_port, 0, true, now);
+			start_dial(sw, sw->tracker_host, sw->cfg.tracker_port, 0, true, false, now);
 		} else if (sw->boot_next_us < sw->fill_next_us) {
 			sw->fill_next_us = sw->boot_next_us;
 		}
@@ -824,6 +877,8 @@ int swarm_join(struct swarm *sw, int64_t now)
 	int64_t gi = sw->cfg.gossip_interval_us;
 	sw->gossip_next_us = now + gi / 2 + (int64_t)lc_rng_below(&sw->rng, (uint32_t)(gi < UINT32_MAX ? gi : UINT32_MAX));
 	sw->expire_next_us = now + EXPIRE_EVERY_US;
+	sw->explore_exp = 0;
+	sw->explore_next_us = now + backoff_jitter(sw, 4 * gi);
 	LC_INFO(MOD, "%016llx joins", (unsigned long long)sw->cfg.self_id);
 	fill(sw, now);
 	return 0;
@@ -958,7 +1013,7 @@ static int on_hello(struct swarm *sw, struct slink *l, const struct wire_hello *
 		 * a random older neighbour, which then dials elsewhere: otherwise
 		 * the peers that met first stay a closed clique. */
 		struct slink *victim = NULL;
-		if (!is_source(sw) && !l->dialled && partial_regime(sw))
+		if (!is_source(sw) && (!l->dialled || l->explore) && partial_regime(sw))
 			victim = evictable(sw, now);
 		if (victim) {
 			uint32_t lid = l->id;
@@ -1061,8 +1116,12 @@ static void on_bye(struct swarm *sw, struct slink *l, const struct wire_bye *b, 
 		break;
 	}
 	case WIRE_BYE_FULL:
-		if (l->state == SWARM_LINK_NEIGHBOUR)
+		if (l->state == SWARM_LINK_NEIGHBOUR) {
+			/* Evicted: the free slot came from an exploring peer; do not
+			 * pass it straight on by exploring at once. */
 			rewired(sw, l, now);
+			explore_later(sw, now);
+		}
 		else
 			sw->st.rejected_full++;
 		link_drop(sw, l, true, 1000, "bye", false);
@@ -1265,17 +1324,17 @@ void swarm_tick(struct swarm *sw, int64_t now)
 		int64_t gi = c->gossip_interval_us;
 		sw->gossip_next_us = now + gi - gi / 10 +
 				     (int64_t)lc_rng_below(&sw->rng, (uint32_t)(gi / 5 < UINT32_MAX ? gi / 5 + 1 : UINT32_MAX));
-		unsigned n = 0;
-		for (size_t i = 0; i < sw->nlinks; i++)
-			n += sw->links[i].state == SWARM_LINK_NEIGHBOUR;
-		if (n) {
-			unsigned pick = lc_rng_below(&sw->rng, n);
-			for (size_t i = 0; i < sw->nlinks; i++)
-				if (sw->links[i].state == SWARM_LINK_NEIGHBOUR && pick-- == 0) {
-					send_peers(sw, &sw->links[i], now);
-					break;
-				}
+		/* Round robin: the neighbour that heard from us longest ago, so
+		 * that each gets PEERS every (neighbours x interval), and a new
+		 * one (never sent to) first. */
+		struct slink *to = NULL;
+		for (size_t i = 0; i < sw->nlinks; i++) {
+			struct slink *l = &sw->links[i];
+			if (l->state == SWARM_LINK_NEIGHBOUR && (!to || l->peers_sent_us < to->peers_sent_us))
+				to = l;
 		}
+		if (to)
+			send_peers(sw, to, now);
 	}
 	if (now >= sw->expire_next_us) {
 		sw->expire_next_us = now + EXPIRE_EVERY_US;

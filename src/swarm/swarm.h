@@ -177,6 +177,7 @@ struct swarm_stats {
 	uint64_t peers_sent, peers_received; /* PEERS messages */
 	uint64_t timeouts;         /* links closed for silence */
 	uint64_t rewired;          /* neighbours given up for a newcomer (either side) */
+	uint64_t explored;         /* exploration dials (see the top) */
 };
 
 /* Create. Copies the config (strings too). LC_EINVAL for a zero self_id or
