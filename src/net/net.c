@@ -577,6 +577,8 @@ static void dial_now(struct net_dial *d)
 		d->state = DIAL_IDLE;
 		n->st.dial_failures++;
 		dial_schedule(d, true);
+		if (n->cfg.on_dial_failed)
+			n->cfg.on_dial_failed(d, n->cfg.arg);
 	}
 }
 
@@ -614,6 +616,8 @@ static void dial_failed(struct net_dial *d)
 	d->cwsi = NULL;
 	d->net->st.dial_failures++;
 	dial_schedule(d, true);
+	if (d->net->cfg.on_dial_failed)
+		d->net->cfg.on_dial_failed(d, d->net->cfg.arg);
 }
 
 int net_dial(struct net *n, const char *host, int port, struct net_dial **out)

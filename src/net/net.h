@@ -131,6 +131,10 @@ struct net_config {
 	 * surrounding braces); for the others plain text / HTML. Return 0 or a
 	 * negative LC_E* (the request then gets 500). */
 	int (*http_provider)(enum net_route route, struct lc_buf *out, void *arg);
+	/* A dial attempt ended without a link (refused, unreachable, timed
+	 * out, handshake refused); net redials later unless the dial is
+	 * cancelled (may be NULL). May be called from inside net_dial(). */
+	void (*on_dial_failed)(struct net_dial *d, void *arg);
 	/* net_shutdown() has finished (may be NULL). */
 	void (*on_shutdown)(struct net *n, void *arg);
 };
