@@ -37,18 +37,28 @@
  * itself has max_neighbours slots (size it to the swarm: the source serves
  * a full mesh up to that size). The role comes from HELLO. While a peer
  * knows no more peers than its slots it dials all of them (full mesh);
- * beyond that it dials until 3/4 of its slots are taken and accepts
- * incoming links up to all of them, so that a peer short of neighbours
- * still finds some that accept. The source does not dial candidates; every
- * other peer dials the source first whenever it knows the source and is not
- * linked to it (a tracker puts the source first in its PEERS).
+ * beyond that (partial mesh) it dials until 3/4 of its slots are taken
+ * and accepts incoming links up to all of them, so that a peer short of
+ * neighbours still finds some that accept. Candidates are chosen uniformly
+ * at random (a common order would build cliques). The peers that met while
+ * the swarm was small fill their slots among themselves; so, in a partial
+ * mesh, a full peer that is dialled gives up a random neighbour older than
+ * 10 s for the newcomer (BYE FULL "rewired"; not churn), and a peer at its
+ * dial target makes an exploration dial to a random peer 8, 16 and 32 s
+ * (jittered) after joining and after each leave or failure it sees, taking
+ * a slot the same way if full. Then it stops: a stable swarm does not
+ * rewire. The source neither dials candidates nor evicts; every other peer
+ * dials the source first whenever it knows it and is not linked to it (a
+ * tracker that is not the source puts the source first in its PEERS, and
+ * the first entry of such a tracker's PEERS is dialled first).
  *
  * Knowledge. Known peers come from HELLO (advertised host, or the address
  * the link came from when none is advertised, and the advertised port) and
  * PEERS. Only peers with a port (listening) and a host are dialled or
  * gossiped. An entry not heard of for known_ttl (no link, no mention) is
  * dropped, and so is one whose dials failed four times in a row. Gossip:
- * every gossip_interval one random neighbour gets a PEERS. A tracker sends
+ * every gossip_interval one neighbour gets a PEERS, round robin (the one
+ * that had none for longest, so a new neighbour first). A tracker sends
  * a random sample of the live peers it knows; any other peer sends its
  * neighbours, so that a dead peer stops being gossiped within the liveness
  * timeout and rumours cannot keep it alive.
@@ -167,7 +177,10 @@ struct swarm_stats {
 	unsigned links;            /* every link swarm tracks, any state */
 	unsigned dialling;         /* dials not open yet */
 	unsigned known;            /* known peers (any, including port 0) */
-	uint64_t joins, leaves, failures;   /* since swarm_new */
+	/* joins: a peer became a neighbour (again, after a leave, failure or
+	 * rewire); leaves: a neighbour said BYE LEAVING/SHUTDOWN; failures: a
+	 * neighbour was lost otherwise. Since swarm_new. */
+	uint64_t joins, leaves, failures;
 	uint32_t joins_1m, leaves_1m, failures_1m; /* in the last 60 s */
 	uint64_t dials, dial_failures;
 	uint64_t refused_full;     /* BYE FULL sent */
