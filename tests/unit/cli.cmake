@@ -12,3 +12,13 @@ execute_process(COMMAND ${LAYERCAST} --no-such-option OUTPUT_QUIET ERROR_QUIET R
 if(NOT rc EQUAL 2)
   message(FATAL_ERROR "bad option: rc=${rc}, expected 2")
 endif()
+# Headless commands: option errors exit 2 with a message, before any thread.
+foreach(args "source" "join" "join;nohost" "join;127.0.0.1:0;--headless"
+        "source;--headless;--size;33x10" "source;--headless;--layers;2"
+        "join;127.0.0.1:9;--headless;--size;320x180" "source;--headless;--max-layer;8"
+        "bogus;--headless")
+  execute_process(COMMAND ${LAYERCAST} ${args} OUTPUT_QUIET ERROR_VARIABLE err RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 2 OR NOT err MATCHES "layercast: ")
+    message(FATAL_ERROR "'${args}': rc=${rc} err=${err}, expected 2 and a message")
+  endif()
+endforeach()
