@@ -17,6 +17,8 @@
 #define HAVE_PERIOD_US 250000
 #define SOURCE_HORIZON_US 4000000 /* the source serves a segment this long */
 #define DEFAULT_UP_KBPS 1000000
+#define SCHED_MAX_BLOCK 4096
+#define RELAY_BOUND_US 600000   /* longest a forwarded block may take to relay */
 
 struct gen {
 	bool live;
@@ -158,13 +160,14 @@ void sched_config_default(struct sched_config *c)
 
 void sched_pick_block(size_t len, uint32_t *block_size, uint16_t *k)
 {
-	/* Near SCHED_TARGET_K blocks, blocks of 1 KiB .. 16 KiB; k grows past
-	 * the target only for layers above 1 MiB. */
+	/* Near SCHED_TARGET_K blocks of 1 KiB .. SCHED_MAX_BLOCK: small
+	 * enough that a relay forwards one to a few dozen neighbours quickly;
+	 * k grows past the target for big layers. */
 	size_t b = (len + SCHED_TARGET_K - 1) / SCHED_TARGET_K;
 	if (b < 1024)
 		b = 1024;
-	if (b > 16384)
-		b = 16384;
+	if (b > SCHED_MAX_BLOCK)
+		b = SCHED_MAX_BLOCK;
 	if (len && (len + b - 1) / b > WIRE_K_MAX)
 		b = (len + WIRE_K_MAX - 1) / WIRE_K_MAX;
 	size_t kk = len ? (len + b - 1) / b : 1;
@@ -1171,9 +1174,29 @@ static void maybe_pull(struct sched *s, int64_t now_us)
 	/* A lost pull (or answer) must not stall us: forget it after a while. */
 	if (s->pull_out && now_us - s->pull_us > 4 * rtt + 200000)
 		s->pull_out = 0;
+	/*
+	 * The layers we relay: those whose one block reaches all our
+	 * neighbours within RELAY_BOUND_US at our upload. A slow peer in a big
+	 * mesh would deliver a forwarded block too late to be of use, so it
+	 * relays only small blocks, or none (it still uploads repairs).
+	 */
+	const struct seg *d = NULL;
+	for (unsigned i = 0; i < SCHED_WINDOW; i++)
+		if (s->seg[i].used && s->seg[i].have_desc && (!d || s->seg[i].num > d->num))
+			d = &s->seg[i];
+	int relay_level = sub_level(s);
 	uint32_t B = 1400;
-	for (unsigned i = 0; i < s->fwd_n; i++)
-		B = s->fwd[(s->fwd_head + i) % FWD_MAX].B;
+	if (d) {
+		if (relay_level >= d->desc.nlayers)
+			relay_level = d->desc.nlayers - 1;
+		while (relay_level >= 0 &&
+		       (uint64_t)d->desc.layer[relay_level].block_size * nd * 1000000 >
+			       up_Bps(s) * RELAY_BOUND_US)
+			relay_level--;
+		if (relay_level < 0)
+			return;
+		B = d->desc.layer[relay_level].block_size;
+	}
 	/* Pull when what we hold and what is on its way would run dry within a
 	 * round trip to the source; ask for what our upload relays in about
 	 * 100 ms, so that a slow peer holds forwarded blocks only briefly. */
@@ -1188,7 +1211,7 @@ static void maybe_pull(struct sched *s, int64_t now_us)
 		k = s->cfg.pull_blocks;
 	struct wire_msg m = { .type = WIRE_PULL };
 	m.u.pull.segment = s->newest;
-	m.u.pull.layer = (uint8_t)sub_level(s);
+	m.u.pull.layer = (uint8_t)relay_level;
 	m.u.pull.count = (uint16_t)k;
 	if (send_msg(s, s->source_nbr, &m) == 0) {
 		s->pull_out += (unsigned)k;

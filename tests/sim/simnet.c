@@ -182,6 +182,7 @@ static void ops_play(void *ctx, const struct sched_play *p)
 	if (p->level >= 0) {
 		for (int l = 0; l <= p->level; l++) {
 			uint64_t h = wire_hash64(p->payload[l], p->len[l]);
+			nd->st.played_bytes += p->len[l];
 			if (h == net->hash[p->segment % (SCHED_WINDOW * 4)][l])
 				nd->st.layer_hash_ok++;
 			else

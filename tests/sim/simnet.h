@@ -35,6 +35,7 @@ struct sim_node_stats {
 	int64_t lag_sum_us;
 	uint64_t lag_n;
 	int last_level_played;
+	uint64_t played_bytes;       /* layer bytes of the segments played */
 };
 
 /* latency_us: one-way delay of every link. */

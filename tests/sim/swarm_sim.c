@@ -1,0 +1,137 @@
+/*
+ * swarm_sim: the scheduler of layercast over the virtual-time network of
+ * simnet.c, for scenarios too large or too long for real processes. It runs
+ * one swarm in the four comparison modes (coding on/off x 4 layers / 1
+ * layer) in a supply-limited and a demand-limited regime and prints, per
+ * run: the bound r_max = min(u_s, (u_s + sum u_i) / n), the useful upload
+ * utilisation (innovative block bytes received / upload capacity), the
+ * played rate, continuity, start-up and lag.
+ *
+ *   swarm_sim [-n PEERS] [-t SECONDS] [-s SEED]
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "simnet.h"
+
+static const uint32_t ladder4[] = { 200, 100, 500, 1200 }; /* cumulative 200/300/800/2000 */
+static const uint32_t ladder1[] = { 2000 };
+
+struct result {
+	double rmax_kbps, util, played_kbps, cont_min, startup_p95_ms, lag_p95_ms;
+};
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double p95(double *v, unsigned n)
+{
+	qsort(v, (size_t)n, sizeof *v, cmp_d);
+	return n ? v[(unsigned)(0.95 * (n - 1) + 0.5)] : 0;
+}
+
+static void run(unsigned n, bool supply_limited, bool coding, int layers, int secs, uint64_t seed,
+		struct result *r)
+{
+	struct simnet *net = simnet_new(seed, 10000);
+	simnet_set_stream(net, layers == 4 ? ladder4 : ladder1, layers, 1000000);
+	/* A stated mix: a quarter of the peers below the base layer's rate,
+	 * a quarter at 4x the stream. */
+	uint32_t us = supply_limited ? 3000 : 8000;
+	double sum = 0;
+	struct sim_node_cfg c = { .source = true, .coding = coding, .up_kbps = us, .max_level = 7 };
+	simnet_add(net, &c);
+	for (unsigned i = 0; i < n; i++) {
+		static const uint32_t mix_supply[] = { 150, 600, 1200, 1800 };
+		static const uint32_t mix_demand[] = { 150, 1500, 3000, 8000 };
+		c = (struct sim_node_cfg){ .coding = coding, .max_level = 7,
+					   .up_kbps = (supply_limited ? mix_supply : mix_demand)[i % 4] };
+		sum += c.up_kbps;
+		simnet_add(net, &c);
+	}
+	for (unsigned a = 0; a <= n; a++)
+		for (unsigned b = a + 1; b <= n; b++)
+			simnet_link(net, (int)a, (int)b);
+	r->rmax_kbps = (double)us < (us + sum) / n ? us : (us + sum) / n;
+	int64_t warm = 5000000;
+	simnet_run_until(net, warm);
+	double cap0 = simnet_capacity_bytes(net);
+	uint64_t useful0 = 0;
+	for (unsigned i = 1; i <= n; i++) {
+		struct sim_node_stats st;
+		simnet_stats(net, (int)i, &st);
+		useful0 += st.sched.bytes_in_useful;
+	}
+	simnet_run_until(net, warm + (int64_t)secs * 1000000);
+	uint64_t useful = 0;
+	double played = 0, startup[64], lag[64];
+	r->cont_min = 1;
+	for (unsigned i = 1; i <= n; i++) {
+		struct sim_node_stats st;
+		simnet_stats(net, (int)i, &st);
+		useful += st.sched.bytes_in_useful;
+		double cont = st.sched.segments_played
+				      ? (double)st.sched.segments_ok / (double)st.sched.segments_played
+				      : 0;
+		if (cont < r->cont_min)
+			r->cont_min = cont;
+		played += (double)st.played_bytes * 8 / 1000 / (double)(warm / 1000000 + secs);
+		startup[i - 1] = (double)st.sched.startup_us / 1000;
+		lag[i - 1] = (double)st.lag_us_max / 1000;
+	}
+	r->util = (double)(useful - useful0) / (simnet_capacity_bytes(net) - cap0);
+	r->played_kbps = played / n;
+	r->startup_p95_ms = p95(startup, n);
+	r->lag_p95_ms = p95(lag, n);
+	simnet_free(net);
+}
+
+int main(int argc, char **argv)
+{
+	int n = 10, secs = 30, c;
+	uint64_t seed = 1;
+	while ((c = getopt(argc, argv, "n:t:s:")) != -1) {
+		switch (c) {
+		case 'n': n = atoi(optarg); break;
+		case 't': secs = atoi(optarg); break;
+		case 's': seed = strtoull(optarg, NULL, 10); break;
+		default:
+			fprintf(stderr, "usage: swarm_sim [-n PEERS] [-t SECONDS] [-s SEED]\n");
+			return 2;
+		}
+	}
+	if (n < 1 || n > 60 || secs < 1) {
+		fprintf(stderr, "swarm_sim: 1 <= n <= 60 and t >= 1\n");
+		return 2;
+	}
+	printf("%-7s %-9s %-6s %8s %6s %8s %6s %9s %8s\n", "regime", "coding", "layers", "r_max",
+	       "util", "played", "cont", "start_p95", "lag_p95");
+	double util_sl = 0, cont_dl = 1, st95 = 0, lag95 = 0;
+	for (int reg = 0; reg < 2; reg++)
+		for (int coding = 1; coding >= 0; coding--)
+			for (int layers = 4; layers >= 1; layers -= 3) {
+				struct result r;
+				run((unsigned)n, reg == 0, coding, layers, secs, seed, &r);
+				printf("%-7s %-9s %-6d %8.0f %6.3f %8.0f %6.3f %9.0f %8.0f\n",
+				       reg == 0 ? "supply" : "demand", coding ? "rlnc" : "chunks", layers,
+				       r.rmax_kbps, r.util, r.played_kbps, r.cont_min, r.startup_p95_ms,
+				       r.lag_p95_ms);
+				if (coding && layers == 4) {
+					if (reg == 0)
+						util_sl = r.util;
+					else
+						cont_dl = r.cont_min;
+					if (r.startup_p95_ms > st95)
+						st95 = r.startup_p95_ms;
+					if (r.lag_p95_ms > lag95)
+						lag95 = r.lag_p95_ms;
+				}
+			}
+	printf("RESULT util_supply_limited=%.3f continuity_min=%.3f startup_ms_p95=%.0f lag_ms_p95=%.0f\n",
+	       util_sl, cont_dl, st95, lag95);
+	return 0;
+}
