@@ -116,23 +116,6 @@ START_TEST(test_bad_config)
 }
 END_TEST
 
-START_TEST(test_port_taken)
-{
-	struct engine_config c;
-	struct engine *a, *b;
-	char err[128];
-	source_cfg(&c);
-	ck_assert_int_eq(engine_start(&c, &a, err, sizeof err), 0);
-	int port = engine_port(a);
-	ck_assert_int_gt(port, 0);
-	peer_cfg(&c, port);
-	c.listen_port = port;
-	ck_assert_int_eq(engine_start(&c, &b, err, sizeof err), LC_EIO);
-	ck_assert_msg(strstr(err, "cannot listen"), "%s", err);
-	engine_free(a);
-}
-END_TEST
-
 static bool produced(const struct engine_stats *st, void *arg)
 {
 	return st->segments_produced >= *(unsigned *)arg;
@@ -266,7 +249,6 @@ Suite *suite_engine(void)
 	TCase *tc = tcase_create("engine");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_bad_config);
-	tcase_add_test(tc, test_port_taken);
 	tcase_add_test(tc, test_start_stop_snapshot);
 	tcase_add_test(tc, test_two_engines_stream);
 	suite_add_tcase(s, tc);
