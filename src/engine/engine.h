@@ -76,7 +76,7 @@ void engine_config_default(struct engine_config *c);
 /* Per neighbour. */
 struct engine_nbr_stats {
 	uint64_t peer_id;
-	char addr[80];            /* advertised host:port (or the address seen) */
+	char addr[WIRE_HOST_MAX + 8]; /* advertised host:port (or the address seen) */
 	bool dialled;
 	uint8_t role;
 	double rtt_ms;            /* swarm's smoothed PING RTT, -1 none yet */
