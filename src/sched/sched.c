@@ -971,6 +971,13 @@ static int on_segment(struct sched *s, int n, const struct wire_segment *d, int6
 	/* Relay the descriptor once, so every neighbour learns it quickly. */
 	send_segment_desc(s, -1, g);
 	(void)n;
+	/* Set the subscribed layers up from the descriptor, so that a
+	 * generation of which no block ever arrives (its forwarders left
+	 * before relaying) is still repaired before its deadline. */
+	for (int l = 0; l < d->nlayers && l <= s->level; l++)
+		if (!g->gen[l].live && d->layer[l].size)
+			gen_setup_dec(s, &g->gen[l], d->layer[l].k, d->layer[l].block_size,
+				      d->layer[l].size, now_us);
 	/* Blocks that completed before the descriptor came: check them now. */
 	for (int l = 0; l < d->nlayers; l++) {
 		struct gen *gn = &g->gen[l];
