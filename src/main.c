@@ -42,12 +42,14 @@ static void usage(FILE *f)
 		"  --fps N             source: test scene frame rate (default 30)\n"
 		"  --upload-kbps N     upload cap, kbit/s (default unlimited)\n"
 		"  --download-kbps N   download capacity used to choose layers, kbit/s\n"
+		"  --enforce-download  also cap what is read at --download-kbps\n"
 		"  --max-layer N       never play above layer N (0..7)\n"
 		"  --duration S        stop after S seconds (default: until SIGINT/SIGTERM)\n"
 		"  --decode            decode the played segments (off in headless mode)\n"
 		"  --tracker           this peer also serves as a tracker\n"
 		"  --no-coding         send plain chunks instead of coded blocks\n"
 		"  --layers 1          source: one-layer encode instead of the layered one\n"
+		"  --buffer-ms N       playout buffer after a segment's capture (default 1800)\n"
 		"  --seed N            random seed (peer id, coefficients)\n"
 		"  --log-level LEVEL   err, warn (default), info or debug\n"
 		"  -h, --help          show this help and exit\n"
@@ -116,7 +118,7 @@ static void status_line(const struct engine_stats *st)
 enum {
 	OPT_HEADLESS = 256, OPT_LISTEN, OPT_INPUT, OPT_SIZE, OPT_FPS, OPT_UP, OPT_DOWN,
 	OPT_MAXLAYER, OPT_DURATION, OPT_DECODE, OPT_TRACKER, OPT_NOCODING, OPT_LAYERS, OPT_SEED,
-	OPT_LOGLEVEL, OPT_BUFFER,
+	OPT_LOGLEVEL, OPT_BUFFER, OPT_ENFORCE,
 };
 
 int main(int argc, char **argv)
@@ -140,6 +142,7 @@ int main(int argc, char **argv)
 		{ "seed", required_argument, NULL, OPT_SEED },
 		{ "log-level", required_argument, NULL, OPT_LOGLEVEL },
 		{ "buffer-ms", required_argument, NULL, OPT_BUFFER },
+		{ "enforce-download", no_argument, NULL, OPT_ENFORCE },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct engine_config cfg;
@@ -215,6 +218,9 @@ int main(int argc, char **argv)
 		}
 		case OPT_DECODE:
 			cfg.decode = true;
+			break;
+		case OPT_ENFORCE:
+			cfg.enforce_download = true;
 			break;
 		case OPT_TRACKER:
 			cfg.tracker = true;

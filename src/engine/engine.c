@@ -672,6 +672,7 @@ static int engine_init(struct engine *e, char *err, size_t errlen)
 		.max_message = WIRE_MAX_MSG,
 		.sendq_bytes = 1024 * 1024,
 		.upload_kbps = c->up_kbps,
+		.download_kbps = c->enforce_download ? c->down_kbps : 0,
 		.arg = e,
 		.on_open = on_open,
 		.on_message = on_message,

@@ -57,6 +57,7 @@ struct engine_config {
 	uint16_t join_port;
 	uint32_t up_kbps;         /* upload cap (0: unlimited) */
 	uint32_t down_kbps;       /* download capacity (0: unlimited) */
+	bool enforce_download;    /* also cap reading at down_kbps (net pauses reads) */
 	int max_layer;            /* layer cap 0..7 (-1: none) */
 	bool no_coding;           /* plain chunks (comparison mode) */
 	bool single_layer;        /* source: one-layer encode (comparison mode) */

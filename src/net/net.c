@@ -113,7 +113,10 @@ struct net {
 	struct net_dial *dials;
 	struct lc_tb tb;
 	uint32_t upload_kbps;
-	struct lc_timer *tick, *pacer, *shutdown_timer, *destroy_timer;
+	struct lc_tb rx_tb;      /* download limit */
+	uint32_t download_kbps;
+	bool rx_paused;
+	struct lc_timer *tick, *pacer, *shutdown_timer, *destroy_timer, *rx_timer;
 	struct lc_rng rng;
 	struct net_stats st;
 	char **origins;
@@ -215,6 +218,55 @@ static void queue_drop(struct net_link *l)
 	l->qmsgs = 0;
 }
 
+/* A small receive buffer (about 100 ms of the download limit), so that a
+ * paused reader holds the senders back instead of the kernel queueing. */
+static void rx_limit_socket(struct net *n, struct lws *wsi)
+{
+	int sz = (int)((uint64_t)n->download_kbps * 125 / 10);
+	if (sz < 16384)
+		sz = 16384;
+	setsockopt(lws_get_socket_fd(wsi), SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+}
+
+static void rx_pause_all(struct net *n, bool pause)
+{
+	int how = LWS_RXFLOW_REASON_USER_BOOL | LWS_RXFLOW_REASON_FLAG_PROCESS_NOW |
+		  (pause ? LWS_RXFLOW_REASON_APPLIES_DISABLE : LWS_RXFLOW_REASON_APPLIES_ENABLE);
+	n->rx_paused = pause;
+	for (struct net_link *l = n->links; l; l = l->next)
+		if (l->wsi)
+			lws_rx_flow_control(l->wsi, how);
+}
+
+static void rx_timer_cb(struct lc_timer *t, void *arg)
+{
+	(void)t;
+	struct net *n = arg;
+	if (!n->ctx)
+		return;
+	int64_t now = lc_now_us();
+	if (n->rx_tb.rate && lc_tb_avail(&n->rx_tb, now) <= 0) {
+		int64_t us = lc_tb_wait_us(&n->rx_tb, 1, now);
+		lc_timer_start(n->rx_timer, (double)(us < 1000 ? 1000 : us) / 1e6, 0);
+		return;
+	}
+	rx_pause_all(n, false);
+}
+
+/* Charge received bytes to the download limit; pause reading when dry. */
+static void rx_charge(struct net *n, size_t len)
+{
+	if (!n->rx_tb.rate)
+		return;
+	int64_t now = lc_now_us();
+	lc_tb_charge(&n->rx_tb, len, now);
+	if (!n->rx_paused && lc_tb_avail(&n->rx_tb, now) <= 0) {
+		rx_pause_all(n, true);
+		int64_t us = lc_tb_wait_us(&n->rx_tb, 1, now);
+		lc_timer_start(n->rx_timer, (double)(us < 1000 ? 1000 : us) / 1e6, 0);
+	}
+}
+
 static struct net_link *link_new(struct net *n, struct lws *wsi, struct net_dial *d)
 {
 	struct net_link *l = calloc(1, sizeof *l);
@@ -250,6 +302,10 @@ static struct net_link *link_new(struct net *n, struct lws *wsi, struct net_dial
 		}
 		snprintf(l->remote, sizeof l->remote, "%s:%d", ip, port);
 	}
+	if (n->download_kbps)
+		rx_limit_socket(n, wsi);
+	if (n->rx_paused)
+		lws_rx_flow_control(wsi, 0);
 	l->next = n->links;
 	if (n->links)
 		n->links->prev = l;
@@ -426,6 +482,7 @@ static int on_receive(struct net_link *l, struct lws *wsi, const uint8_t *in, si
 {
 	struct net *n = l->net;
 	l->last_rx_us = lc_now_us();
+	rx_charge(n, len);
 	if (l->closing)
 		return 0; /* draining until the Close answer */
 	bool complete = lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi);
@@ -1157,6 +1214,7 @@ static void destroy_cb(struct lc_timer *t, void *arg)
 	lc_timer_stop(n->shutdown_timer);
 	lc_timer_stop(n->tick);
 	lc_timer_stop(n->pacer);
+	lc_timer_stop(n->rx_timer);
 	if (n->ctx) {
 		lws_context_destroy(n->ctx);
 		n->ctx = NULL;
@@ -1236,12 +1294,14 @@ int net_new(struct lc_loop *loop, const struct net_config *cfg, struct net **out
 	}
 	lc_rng_seed_os(&n->rng);
 	lc_tb_init(&n->tb, 0, 0, lc_now_us());
+	lc_tb_init(&n->rx_tb, 0, 0, lc_now_us());
 	net_set_upload_kbps(n, cfg->upload_kbps);
 	n->tick = lc_timer_new(loop, tick_cb, n);
 	n->pacer = lc_timer_new(loop, pacer_cb, n);
 	n->shutdown_timer = lc_timer_new(loop, shutdown_timeout_cb, n);
 	n->destroy_timer = lc_timer_new(loop, destroy_cb, n);
-	if (!n->tick || !n->pacer || !n->shutdown_timer || !n->destroy_timer)
+	n->rx_timer = lc_timer_new(loop, rx_timer_cb, n);
+	if (!n->tick || !n->pacer || !n->shutdown_timer || !n->destroy_timer || !n->rx_timer)
 		goto fail;
 
 	n->protocols[0] = (struct lws_protocols){
@@ -1290,6 +1350,7 @@ int net_new(struct lc_loop *loop, const struct net_config *cfg, struct net **out
 		}
 	}
 	lc_timer_start(n->tick, TICK_S, TICK_S);
+	net_set_download_kbps(n, cfg->download_kbps);
 	*out = n;
 	return 0;
 fail:
@@ -1322,6 +1383,7 @@ void net_free(struct net *n)
 	lc_timer_free(n->pacer);
 	lc_timer_free(n->shutdown_timer);
 	lc_timer_free(n->destroy_timer);
+	lc_timer_free(n->rx_timer);
 	if (n->origins) {
 		for (size_t i = 0; i < n->cfg.n_origins; i++)
 			free(n->origins[i]);
@@ -1344,6 +1406,24 @@ void net_set_upload_kbps(struct net *n, uint32_t kbps)
 	lc_tb_set_rate(&n->tb, rate, burst, lc_now_us());
 	if (!rate)
 		pacer_cb(NULL, n);
+}
+
+void net_set_download_kbps(struct net *n, uint32_t kbps)
+{
+	n->download_kbps = kbps;
+	uint64_t rate = (uint64_t)kbps * 1000 / 8;
+	uint64_t burst = rate / 20;
+	if (burst < 1500)
+		burst = 1500;
+	lc_tb_set_rate(&n->rx_tb, rate, burst, lc_now_us());
+	if (kbps)
+		for (struct net_link *l = n->links; l; l = l->next)
+			if (l->wsi)
+				rx_limit_socket(n, l->wsi);
+	if (!rate && n->rx_paused) {
+		lc_timer_stop(n->rx_timer);
+		rx_pause_all(n, false);
+	}
 }
 
 void net_get_stats(const struct net *n, struct net_stats *st) { *st = n->st; }

@@ -109,6 +109,7 @@ struct net_config {
 	size_t max_message;      /* bytes; 0: NET_DEFAULT_MAX_MESSAGE */
 	size_t sendq_bytes;      /* per link; 0: NET_DEFAULT_SENDQ */
 	uint32_t upload_kbps;    /* shared by all links; 0: unlimited */
+	uint32_t download_kbps;  /* read limit over all links; 0: unlimited */
 	double ping_interval_s;  /* 0: 1 s */
 	double idle_timeout_s;   /* 0: 3.5 s */
 	double dial_backoff_min_s; /* 0: 0.25 s */
@@ -182,6 +183,12 @@ void net_free(struct net *n);
 int net_port(const struct net *n);
 /* Change the upload limit at run time (0: unlimited). */
 void net_set_upload_kbps(struct net *n, uint32_t kbps);
+/* Limit what is read from all links together (kbit/s of message bytes, 0:
+ * unlimited): when a token bucket (50 ms burst) runs dry, reading pauses on
+ * every link (lws_rx_flow_control) until it refills, and the kernel's
+ * receive buffers are kept small (about 100 ms of the limit), so TCP slows
+ * the senders down instead of queueing seconds of data. */
+void net_set_download_kbps(struct net *n, uint32_t kbps);
 void net_get_stats(const struct net *n, struct net_stats *st);
 /* Call fn for every open link. fn must not close or free links. */
 void net_foreach_link(struct net *n, void (*fn)(struct net_link *l, void *arg), void *arg);
