@@ -178,6 +178,12 @@ static bool played(const struct engine_stats *st, void *arg)
 	return st->segments_played >= w->segments && st->layer[0].hash_ok >= w->segments;
 }
 
+static bool decoded(const struct engine_stats *st, void *arg)
+{
+	(void)arg;
+	return st->frames_decoded >= 15; /* a segment at 15 fps */
+}
+
 static bool nbrs_is(const struct engine_stats *st, void *arg)
 {
 	return st->neighbours == *(unsigned *)arg;
@@ -218,6 +224,12 @@ START_TEST(test_two_engines_stream)
 	ck_assert_int_eq(st->n_nbrs, 1);
 	ck_assert(st->nbr[0].role & WIRE_ROLE_SOURCE);
 	ck_assert(st->nbr[0].dialled);
+
+	/* The decoder thread rebuilt the operating points from the wire
+	 * descriptor and decoded them without falling back. */
+	ck_assert_msg(await(peer, decoded, NULL, 10), "no frame decoded");
+	engine_snapshot(peer, st);
+	ck_assert_int_eq(st->decode_fallbacks, 0);
 
 	/* Layer cap through the command queue. */
 	ck_assert_int_eq(engine_command(peer, ENGINE_CMD_SET_CAP, 0), 0);
