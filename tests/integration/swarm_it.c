@@ -329,6 +329,13 @@ static struct proc *start_source(const char *upload)
 
 static struct proc *start_peer(const char *name, const char *up, const char *down)
 {
+	/* LC_IT_ENFORCE=1: the download limits are also enforced on reading
+	 * (a study of the scheduler under real download caps). */
+	const char *enforce = getenv("LC_IT_ENFORCE");
+	if (down && enforce && !strcmp(enforce, "1"))
+		return spawn(name, "join", src_port, "--headless", "--listen", "127.0.0.1:0",
+			     "--upload-kbps", up, "--download-kbps", down, "--enforce-download",
+			     NULL);
 	if (down)
 		return spawn(name, "join", src_port, "--headless", "--listen", "127.0.0.1:0",
 			     "--upload-kbps", up, "--download-kbps", down, NULL);
