@@ -611,6 +611,17 @@ static bool source_serves(const struct sched *s, const struct seg *g, int64_t no
 	return g->used && now_us - g->first_us < SOURCE_HORIZON_US && !seg_stale(s, g->num);
 }
 
+/* Source: layer l of the i-th oldest segment of the window, if it is live
+ * and still served; NULL otherwise. */
+static struct gen *source_gen(struct sched *s, unsigned i, int l, int64_t now_us, struct seg **gs)
+{
+	struct seg *g = seg_find(s, s->newest - (SCHED_WINDOW - 1) + i);
+	if (!g || !source_serves(s, g, now_us) || l >= g->desc.nlayers || !g->gen[l].live)
+		return NULL;
+	*gs = g;
+	return &g->gen[l];
+}
+
 /* Source: the most urgent generation (lowest layer, then oldest segment) up
  * to the puller's level that still needs forward blocks and that the puller
  * itself has not decoded (a block it relays is then useful to it too). */
@@ -619,13 +630,11 @@ static bool source_pick_forward(struct sched *s, int puller, int level, int64_t 
 {
 	for (int l = 0; l <= level && l < WIRE_LAYERS_MAX; l++) {
 		for (unsigned i = 0; i < SCHED_WINDOW; i++) {
-			uint32_t num = s->newest - (SCHED_WINDOW - 1) + i;
-			struct seg *g = seg_find(s, num);
-			if (!g || !source_serves(s, g, now_us) || l >= g->desc.nlayers)
+			struct seg *g;
+			struct gen *gn = source_gen(s, i, l, now_us, &g);
+			if (!gn || gn->f_sent >= gn->k || nbr_done(&s->nbr[puller], g->num, l))
 				continue;
-			struct gen *gn = &g->gen[l];
-			if (!gn->live || gn->f_sent >= gn->k || nbr_done(&s->nbr[puller], num, l))
-				continue;
+			uint32_t num = g->num;
 			/* A forward block reaches every subscriber: only while none
 			 * of them is covered already (else direct blocks finish). */
 			bool any = false, full = false;
@@ -687,16 +696,13 @@ static bool source_serve_pull(struct sched *s, int64_t now_us)
  * be answered. */
 static bool source_serve_direct(struct sched *s, int64_t now_us)
 {
-	(void)now_us;
 	for (int l = 0; l < WIRE_LAYERS_MAX; l++) {
 		for (unsigned i = 0; i < SCHED_WINDOW; i++) {
-			uint32_t num = s->newest - (SCHED_WINDOW - 1) + i;
-			struct seg *g = seg_find(s, num);
-			if (!g || !source_serves(s, g, now_us) || l >= g->desc.nlayers)
+			struct seg *g;
+			struct gen *gn = source_gen(s, i, l, now_us, &g);
+			if (!gn)
 				continue;
-			struct gen *gn = &g->gen[l];
-			if (!gn->live)
-				continue;
+			uint32_t num = g->num;
 			/* The subscriber with the least coverage, so that all of
 			 * them stay level and forward blocks (which reach all)
 			 * never overshoot anyone. */
