@@ -272,6 +272,7 @@ static void sc_play(void *ctx, const struct sched_play *p)
 	const struct wire_segment *w = p->desc;
 	if (w->nlayers > e->nlayers)
 		e->nlayers = w->nlayers;
+	engine_note_desc(e, w);
 	double bits = 0;
 	for (int l = 0; l <= p->level; l++) {
 		bool ok = p->payload[l] && p->len[l] == w->layer[l].size &&
@@ -538,6 +539,7 @@ static void seg_cb(struct lc_async *a, void *arg)
 				lc_strerror(rc));
 		} else {
 			e->segments_produced++;
+			engine_note_desc(e, &w);
 			if (nl > e->nlayers)
 				e->nlayers = nl;
 			for (int l = 0; l < nl; l++)
@@ -568,15 +570,20 @@ static void cmd_cb(struct lc_async *a, void *arg)
 		int64_t now = lc_now_us();
 		switch (c.kind) {
 		case ENGINE_CMD_JOIN:
-			if (!e->joined && !e->quitting && !swarm_join(e->sw, now))
+			if (!e->joined && !e->quitting && !swarm_join(e->sw, now)) {
 				e->joined = true;
+				sched_set_active(e->sc, true);
+			}
 			break;
 		case ENGINE_CMD_LEAVE:
-			if (e->joined && !swarm_leave(e->sw, now))
+			if (e->joined && !swarm_leave(e->sw, now)) {
 				e->joined = false;
+				sched_set_active(e->sc, false);
+			}
 			break;
 		case ENGINE_CMD_SET_CAP:
-			sched_set_cap(e->sc, (uint8_t)(c.arg < 0 ? WIRE_LAYERS_MAX - 1 : c.arg), now);
+			e->cap = c.arg < 0 || c.arg >= WIRE_LAYERS_MAX ? -1 : c.arg;
+			sched_set_cap(e->sc, (uint8_t)(e->cap < 0 ? WIRE_LAYERS_MAX - 1 : e->cap), now);
 			break;
 		case ENGINE_CMD_QUIT:
 			quit_begin(e);
@@ -696,8 +703,9 @@ static int engine_init(struct engine *e, char *err, size_t errlen)
 	sc.coding = !c->no_coding;
 	sc.up_kbps = c->up_kbps;
 	sc.down_kbps = c->down_kbps;
-	if (c->max_layer >= 0)
-		sc.max_level = (uint8_t)c->max_layer;
+	e->cap = c->max_layer >= 0 && c->max_layer < WIRE_LAYERS_MAX ? c->max_layer : -1;
+	if (e->cap >= 0)
+		sc.max_level = (uint8_t)e->cap;
 	if (c->buffer_us > 0)
 		sc.buffer_us = c->buffer_us;
 	sc.seed = lc_rng_next(&rng) | 1;
@@ -739,6 +747,12 @@ static int engine_init(struct engine *e, char *err, size_t errlen)
 			goto fail;
 	} else if (c->decode) {
 		struct video_player_cfg pc = { .threads = 1, .in_queue = 4, .out_queue = 8 };
+		if (c->display) {
+			/* Two segments of frames at the test scene's rates; the
+			 * decoder waits for the window to take them. */
+			pc.out_queue = 2 * (c->fps > 0 ? c->fps : 30) + 8;
+			pc.block_when_full = true;
+		}
 		rc = video_player_new(&e->player, &pc);
 		if (rc) {
 			snprintf(err, errlen, "decoder: %s", lc_strerror(rc));
@@ -772,9 +786,10 @@ static void engine_fini(struct engine *e)
 	e->net = NULL;
 	while (e->links)
 		elink_free(e, e->links);
-	if (e->player)
+	if (e->player && !e->cfg.display) { /* else the caller may still pop frames */
 		video_player_free(e->player);
-	e->player = NULL;
+		e->player = NULL;
+	}
 	swarm_free(e->sw);
 	e->sw = NULL;
 	sched_free(e->sc);
@@ -807,7 +822,7 @@ static void *engine_main(void *arg)
 		lc_loop_run(e->loop);
 		/* The last figures, for the caller's report. */
 		lc_timer_stop(e->tick);
-		if (e->player)
+		if (e->player && !e->cfg.display)
 			video_player_drain(e->player);
 		engine_refresh_stats(e);
 	}
@@ -949,11 +964,19 @@ bool engine_wait(struct engine *e, double timeout_s)
 
 int engine_port(const struct engine *e) { return e->port; }
 
+int engine_pop_frame(struct engine *e, struct video_frame *f)
+{
+	/* The player is created before engine_start returns and freed only
+	 * by engine_free. */
+	return e->player ? video_player_pop(e->player, f) : LC_EAGAIN;
+}
+
 void engine_free(struct engine *e)
 {
 	if (!e)
 		return;
 	engine_command(e, ENGINE_CMD_QUIT, 0);
 	pthread_join(e->thread, NULL);
+	video_player_free(e->player); /* kept for engine_pop_frame (display) */
 	engine_release(e);
 }

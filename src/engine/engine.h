@@ -62,6 +62,9 @@ struct engine_config {
 	bool no_coding;           /* plain chunks (comparison mode) */
 	bool single_layer;        /* source: one-layer encode (comparison mode) */
 	bool decode;              /* peer: decode on a video_player thread */
+	bool display;             /* with decode: keep the decoded frames for
+				   * engine_pop_frame (the decoder waits while
+				   * about two segments of frames are unread) */
 	/* Source input. */
 	enum engine_input input;
 	const char *input_path;   /* Y4M file */
@@ -84,6 +87,10 @@ struct engine_nbr_stats {
 	double up_kbps, down_kbps;/* measured on the link (last ~2 s) */
 	uint32_t adv_up_kbps;     /* advertised in HELLO */
 	size_t queue_bytes;
+	int sub_level;            /* layers 0..sub_level it takes from us (-1: none) */
+	uint64_t blocks_in, blocks_out; /* BLOCKs from it / to it */
+	double innovative_share;  /* innovative blocks / blocks from it (-1: none yet) */
+	char state[8];            /* "up", "closing" (BYE queued, closing after it) */
 };
 
 /* Per layer. */
@@ -93,6 +100,9 @@ struct engine_layer_stats {
 	uint64_t gens_done, gens_missed;
 	uint64_t hash_ok, hash_bad; /* played payloads checked against the source hash */
 	unsigned rank[3], k[3];   /* progress of the 3 newest segments */
+	double rate_kbps;         /* the stream's rate of this layer (descriptors) */
+	int width, height;        /* picture size of the operating point 0..l */
+	double fps;
 };
 
 struct engine_stats {
@@ -111,6 +121,10 @@ struct engine_stats {
 	double played_kbps;       /* mean bit rate of the played operating points */
 	int level, playing_level, layer_final;
 	int nlayers;              /* layers in the stream (from descriptors) */
+	int cap;                  /* layer cap (-1: none) */
+	double buffer_ms;         /* media held complete ahead of the play point */
+	char stream[32];
+	char addr[WIRE_HOST_MAX + 8]; /* own advertised host:port */
 	/* traffic */
 	double upload_kbps_used;  /* average since start */
 	double upload_kbps_now, download_kbps_now;
@@ -150,6 +164,10 @@ void engine_snapshot(struct engine *e, struct engine_stats *out);
 /* Wait until the engine thread has ended (after QUIT or a fatal error),
  * at most timeout_s (< 0: forever). true if it has ended. */
 bool engine_wait(struct engine *e, double timeout_s);
+/* Take the oldest decoded frame not yet taken (config.display; ownership
+ * moves to f, whose earlier pixels are freed). LC_EAGAIN if none. */
+struct video_frame;
+int engine_pop_frame(struct engine *e, struct video_frame *f);
 /* The listening port (valid after engine_start). */
 int engine_port(const struct engine *e);
 /* QUIT if running, wait, free everything. */

@@ -80,6 +80,10 @@ struct engine {
 	uint64_t segments_produced;
 	uint64_t player_dropped;
 	int64_t first_capture_us;
+	struct wire_segment last_desc; /* the newest descriptor seen played or produced */
+	bool have_desc;
+	double layer_kbps[WIRE_LAYERS_MAX]; /* smoothed stream rate per layer */
+	int cap;                 /* layer cap (-1: none) */
 	struct lc_rate layer_rate[WIRE_LAYERS_MAX];
 	uint64_t layer_prev[WIRE_LAYERS_MAX];
 	uint64_t produced[WIRE_LAYERS_MAX];
@@ -91,5 +95,6 @@ struct engine {
 void engine_refresh_stats(struct engine *e);
 int engine_http_provider(enum net_route route, struct lc_buf *out, void *arg);
 size_t engine_node_queued(const struct engine *e);
+void engine_note_desc(struct engine *e, const struct wire_segment *w);
 
 #endif

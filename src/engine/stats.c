@@ -27,6 +27,20 @@ static double pct(const int64_t *v, unsigned n, double p)
 	return (double)v[r - 1];
 }
 
+/* A descriptor seen (played by a peer, produced by the source): the
+ * stream's per-layer rates and picture sizes for the dashboards. */
+void engine_note_desc(struct engine *e, const struct wire_segment *w)
+{
+	if (!w->duration_us || !w->nlayers)
+		return;
+	for (int l = 0; l < w->nlayers && l < WIRE_LAYERS_MAX; l++) {
+		double kbps = (double)w->layer[l].size * 8000.0 / w->duration_us;
+		e->layer_kbps[l] = e->have_desc ? 0.8 * e->layer_kbps[l] + 0.2 * kbps : kbps;
+	}
+	e->last_desc = *w;
+	e->have_desc = true;
+}
+
 void engine_refresh_stats(struct engine *e)
 {
 	struct engine_stats *st = e->work;
@@ -66,6 +80,10 @@ void engine_refresh_stats(struct engine *e)
 	st->playing_level = ss.playing_level;
 	st->layer_final = e->last_level;
 	st->nlayers = e->nlayers;
+	st->cap = e->cap;
+	st->buffer_ms = (double)ss.buffer_us / 1000.0;
+	snprintf(st->stream, sizeof st->stream, "%s", e->s_stream ? e->s_stream : "layercast");
+	snprintf(st->addr, sizeof st->addr, "%s:%d", e->s_adv ? e->s_adv : "*", e->port);
 	st->blocks_in = ss.blocks_in;
 	st->blocks_dup = ss.blocks_dup;
 	st->blocks_out = ss.blocks_out;
@@ -102,6 +120,12 @@ void engine_refresh_stats(struct engine *e)
 		ls->gens_missed = ss.layer[l].gens_missed;
 		ls->hash_ok = e->hash_ok[l];
 		ls->hash_bad = e->hash_bad[l];
+		if (e->have_desc && l < e->last_desc.nlayers) {
+			ls->rate_kbps = e->layer_kbps[l];
+			ls->width = e->last_desc.layer[l].width;
+			ls->height = e->last_desc.layer[l].height;
+			ls->fps = e->last_desc.layer[l].fps_milli / 1000.0;
+		}
 		for (int i = 0; i < 3; i++) {
 			unsigned r = 0, k = 0;
 			if (ss.newest_segment >= (uint32_t)i &&
@@ -151,6 +175,20 @@ void engine_refresh_stats(struct engine *e)
 			o->down_kbps = ls.recv_Bps * 8 / 1000;
 			o->queue_bytes = ls.queue_bytes;
 		}
+		struct sched_nbr_stats sn;
+		o->sub_level = -1;
+		o->innovative_share = -1;
+		snprintf(o->state, sizeof o->state, "up");
+		for (struct elink *l = e->links; l; l = l->next)
+			if (l->id == nb[i].link && l->close_pending)
+				snprintf(o->state, sizeof o->state, "closing");
+		if (!sched_nbr_stats(e->sc, nb[i].link, &sn)) {
+			o->sub_level = sn.level;
+			o->blocks_in = sn.blocks_in;
+			o->blocks_out = sn.blocks_out;
+			if (sn.blocks_in)
+				o->innovative_share = (double)sn.blocks_useful / (double)sn.blocks_in;
+		}
 	}
 	st->n_nbrs = (unsigned)nn;
 	free(nb);
@@ -195,13 +233,14 @@ int engine_stats_json(const struct engine_stats *st, struct lc_buf *b)
 		   "\"continuity\":%.4f,\"stalls\":%llu,\"segments_played\":%llu,"
 		   "\"segments_ok\":%llu,\"lag_ms_p50\":%.0f,\"lag_ms_p95\":%.0f,"
 		   "\"played_kbps\":%.1f,\"level\":%d,\"playing_level\":%d,\"layer_final\":%d,"
-		   "\"nlayers\":%d,",
+		   "\"nlayers\":%d,\"cap\":%d,\"buffer_ms\":%.0f,",
 		   (unsigned long long)st->peer_id, st->source ? "source" : "peer", st->port,
 		   st->running ? "true" : "false", st->joined ? "true" : "false", st->uptime_s,
 		   st->started ? "true" : "false", (long long)st->startup_ms, st->continuity,
 		   (unsigned long long)st->stalls, (unsigned long long)st->segments_played,
 		   (unsigned long long)st->segments_ok, st->lag_ms_p50, st->lag_ms_p95,
-		   st->played_kbps, st->level, st->playing_level, st->layer_final, st->nlayers);
+		   st->played_kbps, st->level, st->playing_level, st->layer_final, st->nlayers, st->cap,
+		   st->buffer_ms);
 	if (!e)
 		e = bp(b, "\"upload_kbps_used\":%.1f,\"upload_kbps_now\":%.1f,"
 		       "\"download_kbps_now\":%.1f,\"up_cap_kbps\":%u,\"down_cap_kbps\":%u,"
@@ -230,10 +269,12 @@ int engine_stats_json(const struct engine_stats *st, struct lc_buf *b)
 	int nl = st->nlayers > 0 ? st->nlayers : 1;
 	for (int l = 0; l < nl && !e; l++) {
 		const struct engine_layer_stats *ls = &st->layer[l];
-		e = bp(b, "%s{\"layer\":%d,\"kbps\":%.1f,\"bytes\":%llu,\"gens_done\":%llu,"
+		e = bp(b, "%s{\"layer\":%d,\"kbps\":%.1f,\"rate_kbps\":%.1f,\"width\":%d,"
+		       "\"height\":%d,\"fps\":%.2f,\"bytes\":%llu,\"gens_done\":%llu,"
 		       "\"gens_missed\":%llu,\"hash_ok\":%llu,\"hash_bad\":%llu,"
 		       "\"progress\":[[%u,%u],[%u,%u],[%u,%u]]}",
-		       l ? "," : "", l, ls->in_kbps, (unsigned long long)ls->bytes_in,
+		       l ? "," : "", l, ls->in_kbps, ls->rate_kbps, ls->width, ls->height, ls->fps,
+		       (unsigned long long)ls->bytes_in,
 		       (unsigned long long)ls->gens_done, (unsigned long long)ls->gens_missed,
 		       (unsigned long long)ls->hash_ok, (unsigned long long)ls->hash_bad,
 		       ls->rank[0], ls->k[0], ls->rank[1], ls->k[1], ls->rank[2], ls->k[2]);
@@ -246,11 +287,15 @@ int engine_stats_json(const struct engine_stats *st, struct lc_buf *b)
 		clean(addr, sizeof addr, n->addr);
 		e = bp(b, "%s{\"peer_id\":\"%016llx\",\"addr\":\"%s\",\"dialled\":%s,"
 		       "\"source\":%s,\"rtt_ms\":%.1f,\"up_kbps\":%.1f,\"down_kbps\":%.1f,"
-		       "\"adv_up_kbps\":%u,\"queue_bytes\":%zu}",
+		       "\"adv_up_kbps\":%u,\"queue_bytes\":%zu,\"sub_level\":%d,"
+		       "\"blocks_in\":%llu,\"blocks_out\":%llu,\"innovative_share\":%.4f,"
+		       "\"state\":\"%s\"}",
 		       i ? "," : "", (unsigned long long)n->peer_id, addr,
 		       n->dialled ? "true" : "false",
 		       n->role & WIRE_ROLE_SOURCE ? "true" : "false", n->rtt_ms, n->up_kbps,
-		       n->down_kbps, n->adv_up_kbps, n->queue_bytes);
+		       n->down_kbps, n->adv_up_kbps, n->queue_bytes, n->sub_level,
+		       (unsigned long long)n->blocks_in, (unsigned long long)n->blocks_out,
+		       n->innovative_share, n->state);
 	}
 	if (!e)
 		e = bp(b, "]}");
@@ -284,6 +329,8 @@ int engine_stats_metrics(const struct engine_stats *st, struct lc_buf *b)
 	e = e ? e : gauge(b, "played_kbps", "Mean bit rate of the played operating points.", st->played_kbps);
 	e = e ? e : gauge(b, "level", "Highest layer subscribed.", st->level);
 	e = e ? e : gauge(b, "playing_level", "Layer of the last played segment.", st->playing_level);
+	e = e ? e : gauge(b, "layer_cap", "Layer cap set by the viewer (-1: none).", st->cap);
+	e = e ? e : gauge(b, "buffer_seconds", "Media held complete ahead of the play point.", st->buffer_ms / 1000.0);
 	e = e ? e : gauge(b, "upload_kbps", "Upload rate over the last seconds.", st->upload_kbps_now);
 	e = e ? e : gauge(b, "download_kbps", "Download rate over the last seconds.", st->download_kbps_now);
 	e = e ? e : gauge(b, "upload_used_kbps", "Mean upload rate since start.", st->upload_kbps_used);

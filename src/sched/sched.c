@@ -72,6 +72,7 @@ struct nbr {
 	struct rep rep[REPQ_MAX];
 	unsigned nrep;
 	bool in_pullq;
+	uint64_t blocks_in, blocks_useful, blocks_out; /* on this link */
 };
 
 struct fwd {
@@ -125,6 +126,7 @@ struct sched {
 	uint32_t level_from_seg; /* segments from here on were asked at `level` */
 	bool started;
 	uint32_t play_next;      /* next segment to play */
+	bool paused;             /* left the swarm: no deadlines, no stalls */
 	uint32_t s0;             /* first segment played */
 	int64_t cap0_us;         /* capture time of s0 (wall) */
 	int64_t dur_us;          /* segment duration */
@@ -559,6 +561,7 @@ static int send_block(struct sched *s, int n, uint32_t seg, uint8_t layer, uint8
 	int rc = send_msg(s, n, &m);
 	if (rc == 0) {
 		s->st.blocks_out++;
+		s->nbr[n].blocks_out++;
 		s->st.bytes_out += B;
 	}
 	return rc;
@@ -916,6 +919,7 @@ static int on_block(struct sched *s, int n, const struct wire_block *b, int64_t 
 	if (from->is_source && (b->flags & WIRE_BLOCK_FORWARD) && s->pull_out)
 		s->pull_out--;
 	s->st.blocks_in++;
+	from->blocks_in++;
 	s->st.bytes_in += b->block_size;
 	if (s->cfg.source)
 		return 0;
@@ -953,6 +957,7 @@ static int on_block(struct sched *s, int n, const struct wire_block *b, int64_t 
 				break;
 			}
 	s->st.bytes_in_useful += b->block_size;
+	from->blocks_useful++;
 	s->st.layer[b->layer].bytes_in += b->block_size;
 	gn->last_innov_us = now_us;
 	if (nc_dec_complete(gn->dec))
@@ -1431,16 +1436,18 @@ static void play_due(struct sched *s, int64_t now_us, int64_t wall_us)
 		struct seg *first = NULL;
 		for (unsigned i = 0; i < SCHED_WINDOW; i++) {
 			struct seg *g = &s->seg[i];
-			if (g->used && g->gen[0].done && g->have_desc && (!first || g->num < first->num))
-				first = g;
+			if (!g->used || !g->gen[0].done || !g->have_desc || g->played ||
+			    (first && g->num > first->num))
+				continue;
+			s->dur_us = g->desc.duration_us ? g->desc.duration_us : 1000000;
+			if (wall_us <= seg_deadline(s, g->num))
+				first = g; /* else too late for it */
 		}
 		if (!first)
 			return;
 		s->dur_us = first->desc.duration_us ? first->desc.duration_us : 1000000;
 		s->s0 = first->num;
 		s->cap0_us = first->desc.capture_us;
-		if (wall_us > seg_deadline(s, first->num))
-			return; /* too late for it: wait for the next */
 		s->started = true;
 		s->play_next = first->num;
 	}
@@ -1494,7 +1501,8 @@ void sched_tick(struct sched *s, int64_t now_us, int64_t wall_us)
 				maybe_repair(s, g, l, now_us);
 		}
 		maybe_pull(s, now_us);
-		play_due(s, now_us, wall_us);
+		if (!s->paused)
+			play_due(s, now_us, wall_us);
 		if (s->have_dirty && now_us - s->have_us >= HAVE_PERIOD_US)
 			send_have(s, now_us);
 	}
@@ -1510,6 +1518,13 @@ void sched_set_cap(struct sched *s, uint8_t max_level, int64_t now_us)
 		set_level(s, max_level, now_us);
 	else
 		send_subscribe(s, -1);
+}
+
+void sched_set_active(struct sched *s, bool active)
+{
+	if (active && s->paused)
+		s->started = false; /* start up again on the next complete segment */
+	s->paused = !active;
 }
 
 /* ---- life cycle and stats --------------------------------------------------- */
@@ -1570,6 +1585,25 @@ void sched_get_stats(const struct sched *s, struct sched_stats *st)
 	st->level = s->level;
 	st->started = s->started;
 	st->newest_segment = s->newest;
+	st->buffer_us = 0;
+	for (int i = 0; i < SCHED_WINDOW; i++) {
+		const struct seg *g = &s->seg[i];
+		if (g->used && !g->played && g->have_desc && g->gen[0].done &&
+		    (!s->started || g->num >= s->play_next))
+			st->buffer_us += g->desc.duration_us;
+	}
+}
+
+int sched_nbr_stats(const struct sched *s, uint32_t link, struct sched_nbr_stats *out)
+{
+	int n = nbr_find(s, link);
+	if (n < 0)
+		return LC_ENOENT;
+	const struct nbr *nb = &s->nbr[n];
+	*out = (struct sched_nbr_stats){ .level = nb->level, .blocks_in = nb->blocks_in,
+					 .blocks_useful = nb->blocks_useful,
+					 .blocks_out = nb->blocks_out };
+	return 0;
 }
 
 int sched_gen_progress(const struct sched *s, uint32_t segment, int layer, unsigned *rank,

@@ -129,8 +129,11 @@ void sched_tick(struct sched *s, int64_t now_us, int64_t wall_us);
  * every drain of a link, and after messages. */
 void sched_pump(struct sched *s, int64_t now_us);
 
-/* Stop or start receiving (leave / join keep the object). */
+/* The layer cap: subscribe to and play layers 0..max_level at most. */
 void sched_set_cap(struct sched *s, uint8_t max_level, int64_t now_us);
+/* Leave (false) stops playback without counting stalls; join (true) starts
+ * it up again, like a new viewer, on the next complete segment. */
+void sched_set_active(struct sched *s, bool active);
 
 struct sched_layer_stats {
 	uint64_t bytes_in;          /* innovative payload bytes received */
@@ -155,9 +158,18 @@ struct sched_stats {
 	uint64_t pulls_sent, pulls_served, repairs_sent, repairs_served;
 	uint64_t hash_failures;
 	uint32_t newest_segment;
+	int64_t buffer_us;          /* media with its base layer complete, not yet played */
 	struct sched_layer_stats layer[WIRE_LAYERS_MAX];
 };
 void sched_get_stats(const struct sched *s, struct sched_stats *st);
+
+/* One neighbour, for dashboards: the layers it subscribed to (0..level,
+ * -1: none) and the blocks exchanged with it. LC_ENOENT: no such link. */
+struct sched_nbr_stats {
+	int level;
+	uint64_t blocks_in, blocks_useful, blocks_out;
+};
+int sched_nbr_stats(const struct sched *s, uint32_t link, struct sched_nbr_stats *out);
 
 /* Generation progress of a live segment layer (rank, k), for dashboards. */
 int sched_gen_progress(const struct sched *s, uint32_t segment, int layer, unsigned *rank,

@@ -257,6 +257,7 @@ struct video_player {
 	pthread_mutex_t mu;
 	pthread_cond_t work;      /* a job or stop */
 	pthread_cond_t idle;      /* queue empty and not busy */
+	pthread_cond_t room;      /* a frame was taken (block_when_full) */
 	bool stop, busy;
 	struct player_job *jobs;
 	int j_head, j_len;
@@ -280,6 +281,8 @@ static void player_frame(const struct video_frame *f, void *arg)
 	if (video_frame_copy(&copy, f))
 		return;
 	pthread_mutex_lock(&p->mu);
+	while (p->cfg.block_when_full && p->f_len == p->cfg.out_queue && !p->stop)
+		pthread_cond_wait(&p->room, &p->mu);
 	if (p->f_len == p->cfg.out_queue) {
 		video_frame_free(&p->frames[p->f_head]);
 		p->f_head = (p->f_head + 1) % p->cfg.out_queue;
@@ -348,6 +351,7 @@ int video_player_new(struct video_player **out, const struct video_player_cfg *c
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->work, NULL);
 	pthread_cond_init(&p->idle, NULL);
+	pthread_cond_init(&p->room, NULL);
 	p->st.last_layer = -1;
 	int rc = LC_ENOMEM;
 	p->jobs = calloc((size_t)p->cfg.in_queue, sizeof *p->jobs);
@@ -413,6 +417,7 @@ int video_player_pop(struct video_player *p, struct video_frame *f)
 	memset(&p->frames[p->f_head], 0, sizeof *f);
 	p->f_head = (p->f_head + 1) % p->cfg.out_queue;
 	p->f_len--;
+	pthread_cond_signal(&p->room);
 	pthread_mutex_unlock(&p->mu);
 	return 0;
 }
@@ -440,6 +445,7 @@ void video_player_free(struct video_player *p)
 		pthread_mutex_lock(&p->mu);
 		p->stop = true;
 		pthread_cond_broadcast(&p->work);
+		pthread_cond_broadcast(&p->room);
 		pthread_mutex_unlock(&p->mu);
 		pthread_join(p->thread, NULL);
 	}
@@ -456,6 +462,7 @@ void video_player_free(struct video_player *p)
 	video_dec_free(p->dec);
 	pthread_cond_destroy(&p->work);
 	pthread_cond_destroy(&p->idle);
+	pthread_cond_destroy(&p->room);
 	pthread_mutex_destroy(&p->mu);
 	free(p);
 }

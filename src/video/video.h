@@ -396,6 +396,7 @@ struct video_player_cfg {
 	int threads;                /* decoder threads */
 	int in_queue;               /* segments waiting (default 4) */
 	int out_queue;              /* frames kept; oldest dropped (default 16) */
+	bool block_when_full;       /* instead, the decoder waits for video_player_pop */
 	video_notify_cb notify;     /* called on the decoder thread */
 	void *notify_arg;
 };

@@ -16,6 +16,7 @@
 
 #include "core/core.h"
 #include "engine/engine.h"
+#include "video/video.h"
 
 typedef bool (*cond_fn)(const struct engine_stats *st, void *arg);
 
@@ -203,6 +204,7 @@ START_TEST(test_two_engines_stream)
 	ck_assert_int_eq(engine_start(&c, &src, err, sizeof err), 0);
 	peer_cfg(&c, engine_port(src));
 	c.decode = true;
+	c.display = true;
 	ck_assert_int_eq(engine_start(&c, &peer, err, sizeof err), 0);
 	unsigned one = 1;
 	ck_assert(await(src, nbrs_is, &one, 5));
@@ -224,17 +226,55 @@ START_TEST(test_two_engines_stream)
 	ck_assert_int_eq(st->n_nbrs, 1);
 	ck_assert(st->nbr[0].role & WIRE_ROLE_SOURCE);
 	ck_assert(st->nbr[0].dialled);
+	ck_assert_str_eq(st->nbr[0].state, "up");
+	ck_assert_uint_gt(st->nbr[0].blocks_in, 0);
+	ck_assert(st->nbr[0].innovative_share > 0.5 && st->nbr[0].innovative_share <= 1.0);
+	ck_assert_int_eq(st->cap, -1);
+	ck_assert_str_eq(st->stream, "layercast");
+	/* The stream's layers, from the descriptors: sizes grow to the top. */
+	int top = st->nlayers - 1;
+	ck_assert_int_ge(top, 1);
+	ck_assert(st->layer[0].rate_kbps > 0);
+	ck_assert_int_gt(st->layer[0].width, 0);
+	ck_assert_int_lt(st->layer[0].width, st->layer[top].width);
+	ck_assert(st->layer[top].fps > 0);
 
 	/* The decoder thread rebuilt the operating points from the wire
 	 * descriptor and decoded them without falling back. */
 	ck_assert_msg(await(peer, decoded, NULL, 10), "no frame decoded");
 	engine_snapshot(peer, st);
 	ck_assert_int_eq(st->decode_fallbacks, 0);
+	int top_w = st->layer[top].width, base_w = st->layer[0].width;
 
-	/* Layer cap through the command queue. */
+	/* Display: the decoded frames wait for the caller, in order. */
+	struct video_frame f = { 0 };
+	ck_assert_int_eq(engine_pop_frame(peer, &f), 0);
+	ck_assert_int_eq(f.width, top_w);
+	uint64_t last = f.segment * 1000 + (uint64_t)f.index;
+	int popped = 1;
+	while (engine_pop_frame(peer, &f) == 0) {
+		uint64_t pos = f.segment * 1000 + (uint64_t)f.index;
+		ck_assert_uint_gt(pos, last);
+		last = pos;
+		popped++;
+	}
+	ck_assert_int_ge(popped, 10);
+
+	/* Layer cap through the command queue: the frames follow. */
 	ck_assert_int_eq(engine_command(peer, ENGINE_CMD_SET_CAP, 0), 0);
 	int zero = 0;
 	ck_assert_msg(await(peer, level_is, &zero, 10), "layer cap 0 not reached");
+	engine_snapshot(peer, st);
+	ck_assert_int_eq(st->cap, 0);
+	bool small = false;
+	for (int i = 0; i < 1000 && !small; i++) {
+		if (engine_pop_frame(peer, &f) == 0)
+			small = f.width == base_w;
+		else
+			nap_ms(10);
+	}
+	ck_assert_msg(small, "no frame of the base layer's width %d", base_w);
+	video_frame_free(&f);
 
 	/* Leave: the source sees the peer go; join again: it comes back. */
 	ck_assert_int_eq(engine_command(peer, ENGINE_CMD_LEAVE, 0), 0);
@@ -242,8 +282,20 @@ START_TEST(test_two_engines_stream)
 	ck_assert(await(src, nbrs_is, &none, 2));
 	engine_snapshot(src, st);
 	ck_assert_int_ge(st->leaves, 1);
+	/* Left: playback pauses; no stall is counted while out of the swarm. */
+	ck_assert(await(peer, nbrs_is, &none, 2));
+	engine_snapshot(peer, st);
+	uint64_t played_then = st->segments_played;
+	ck_assert(!st->joined);
+	nap_ms(2500); /* two segment deadlines pass (nothing to await: none may come) */
+	engine_snapshot(peer, st);
+	ck_assert_uint_eq(st->segments_played, played_then);
+	ck_assert_uint_eq(st->stalls, 0);
 	ck_assert_int_eq(engine_command(peer, ENGINE_CMD_JOIN, 0), 0);
 	ck_assert(await(src, nbrs_is, &one, 5));
+	/* Joined again: it starts up again and plays. */
+	w.segments = played_then + 2;
+	ck_assert_msg(await(peer, played, &w, 15), "no play after joining again");
 
 	engine_free(peer);
 	ck_assert(await(src, nbrs_is, &none, 3));
