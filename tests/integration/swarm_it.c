@@ -15,54 +15,18 @@
  * bounded timeouts (no sleep stands for an event). Logs and the JSON
  * reports stay in a temporary directory, printed on failure.
  */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#define MAXP 24
+#include "procs.h"
 
-struct proc {
-	pid_t pid;
-	int port;
-	bool exited;
-	int status;
-	double t_start;
-	char name[32];
-	char out[512], err[512];
-	char id[17];
-	char args[512];
-};
-
-static const char *bin;
-static char dir[256];
-static struct proc procs[MAXP];
-static int nprocs;
 static int failures;
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void nap(double s)
-{
-	struct timespec ts = { .tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9) };
-	nanosleep(&ts, NULL);
-}
 
 static void check(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void check(bool ok, const char *fmt, ...)
@@ -75,231 +39,6 @@ static void check(bool ok, const char *fmt, ...)
 	va_end(ap);
 	if (!ok)
 		failures++;
-}
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	char *b = NULL;
-	size_t len = 0, cap = 0;
-	for (;;) {
-		if (len + 4096 + 1 > cap) {
-			cap = cap ? cap * 2 : 16384;
-			b = realloc(b, cap);
-		}
-		size_t r = fread(b + len, 1, cap - len - 1, f);
-		len += r;
-		if (!r)
-			break;
-	}
-	fclose(f);
-	b[len] = '\0';
-	return b;
-}
-
-/* Start `layercast ARGS...` (NULL-terminated); its port is read later. */
-static struct proc *spawn(const char *name, ...)
-{
-	struct proc *p = &procs[nprocs++];
-	memset(p, 0, sizeof *p);
-	snprintf(p->name, sizeof p->name, "%s", name);
-	snprintf(p->out, sizeof p->out, "%s/%s.json", dir, name);
-	snprintf(p->err, sizeof p->err, "%s/%s.log", dir, name);
-	const char *argv[40];
-	int n = 0;
-	argv[n++] = bin;
-	va_list ap;
-	va_start(ap, name);
-	const char *a;
-	while ((a = va_arg(ap, const char *)) && n < 38) {
-		argv[n++] = a;
-		size_t l = strlen(p->args);
-		snprintf(p->args + l, sizeof p->args - l, "%s ", a);
-	}
-	va_end(ap);
-	argv[n] = NULL;
-	p->t_start = now_s();
-	pid_t pid = fork();
-	if (pid == 0) {
-		int o = open(p->out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		int e = open(p->err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		if (o < 0 || e < 0)
-			_exit(127);
-		dup2(o, 1);
-		dup2(e, 2);
-		execv(bin, (char *const *)argv);
-		_exit(127);
-	}
-	p->pid = pid;
-	return p;
-}
-
-static bool reap(struct proc *p, double timeout_s)
-{
-	double end = now_s() + timeout_s;
-	while (!p->exited) {
-		pid_t r = waitpid(p->pid, &p->status, WNOHANG);
-		if (r == p->pid) {
-			p->exited = true;
-			break;
-		}
-		if (now_s() >= end)
-			return false;
-		nap(0.02);
-	}
-	return true;
-}
-
-/* Wait for "listening on port N" in the process's log. */
-static bool await_port(struct proc *p, double timeout_s)
-{
-	double end = now_s() + timeout_s;
-	while (now_s() < end) {
-		char *log = slurp(p->err);
-		const char *s = log ? strstr(log, "listening on port ") : NULL;
-		if (s)
-			p->port = atoi(s + strlen("listening on port "));
-		free(log);
-		if (p->port > 0)
-			return true;
-		if (reap(p, 0))
-			return false;
-		nap(0.02);
-	}
-	return false;
-}
-
-static char *http_get(int port, const char *path)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0)
-		return NULL;
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	struct timeval tv = { .tv_sec = 3 };
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	if (connect(fd, (struct sockaddr *)&a, sizeof a)) {
-		close(fd);
-		return NULL;
-	}
-	char req[256];
-	int n = snprintf(req, sizeof req,
-			 "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
-	if (write(fd, req, (size_t)n) != n) {
-		close(fd);
-		return NULL;
-	}
-	size_t cap = 1 << 18, len = 0;
-	char *b = malloc(cap);
-	ssize_t r;
-	while (len + 1 < cap && (r = read(fd, b + len, cap - 1 - len)) > 0)
-		len += (size_t)r;
-	b[len] = '\0';
-	close(fd);
-	char *body = strstr(b, "\r\n\r\n");
-	if (!body || !strstr(b, " 200 ")) {
-		free(b);
-		return NULL;
-	}
-	memmove(b, body + 4, strlen(body + 4) + 1);
-	return b;
-}
-
-/* The engine part of a /stats.json body (or a whole final report). */
-static const char *engine_obj(const char *json)
-{
-	const char *e = strstr(json, "\"engine\":{");
-	return e ? e + 9 : json;
-}
-
-static double jnum(const char *json, const char *key)
-{
-	char k[80];
-	snprintf(k, sizeof k, "\"%s\":", key);
-	const char *s = strstr(engine_obj(json), k);
-	if (!s)
-		return -1e9;
-	s += strlen(k);
-	if (*s == '"')
-		s++;
-	if (!strncmp(s, "true", 4))
-		return 1;
-	if (!strncmp(s, "false", 5))
-		return 0;
-	return strtod(s, NULL);
-}
-
-/* Field of layer l in "layers":[...]. */
-static double jlayer(const char *json, int l, const char *key)
-{
-	const char *s = strstr(engine_obj(json), "\"layers\":[");
-	char k[40];
-	snprintf(k, sizeof k, "{\"layer\":%d,", l);
-	s = s ? strstr(s, k) : NULL;
-	if (!s)
-		return -1e9;
-	const char *end = strchr(s, '}');
-	snprintf(k, sizeof k, "\"%s\":", key);
-	const char *f = strstr(s, k);
-	if (!f || f > end)
-		return -1e9;
-	return strtod(f + strlen(k), NULL);
-}
-
-static void jstr(const char *json, const char *key, char *out, size_t cap)
-{
-	char k[80];
-	snprintf(k, sizeof k, "\"%s\":\"", key);
-	const char *s = strstr(engine_obj(json), k);
-	out[0] = '\0';
-	if (!s)
-		return;
-	s += strlen(k);
-	size_t i = 0;
-	while (s[i] && s[i] != '"' && i + 1 < cap) {
-		out[i] = s[i];
-		i++;
-	}
-	out[i] = '\0';
-}
-
-/* Does p's neighbour list name peer id? */
-static bool has_nbr(const char *json, const char *id)
-{
-	const char *s = strstr(engine_obj(json), "\"neighbours\":[");
-	if (!s)
-		return false;
-	char k[40];
-	snprintf(k, sizeof k, "\"peer_id\":\"%s\"", id);
-	return strstr(s, k) != NULL;
-}
-
-static bool fetch_id(struct proc *p)
-{
-	char *j = http_get(p->port, "/stats.json");
-	if (!j)
-		return false;
-	jstr(j, "peer_id", p->id, sizeof p->id);
-	free(j);
-	return p->id[0] != '\0';
-}
-
-/* Wait until pred holds for p's stats, at most timeout_s. */
-typedef bool (*pred_fn)(const char *json, void *arg);
-static bool await_stats(struct proc *p, pred_fn fn, void *arg, double timeout_s)
-{
-	double end = now_s() + timeout_s;
-	while (now_s() < end) {
-		char *j = http_get(p->port, "/stats.json");
-		bool ok = j && fn(j, arg);
-		free(j);
-		if (ok)
-			return true;
-		nap(0.05);
-	}
-	return false;
 }
 
 static bool p_nbrs_at_least(const char *j, void *arg)
@@ -358,15 +97,6 @@ static char *stop(struct proc *p)
 	check(WIFEXITED(p->status) && WEXITSTATUS(p->status) == 0, "%s exits 0 (status %d)",
 	      p->name, p->status);
 	return slurp(p->out);
-}
-
-static void kill_all(void)
-{
-	for (int i = 0; i < nprocs; i++)
-		if (!procs[i].exited) {
-			kill(procs[i].pid, SIGKILL);
-			reap(&procs[i], 5);
-		}
 }
 
 /* The per-peer checks of a clean stream. */
@@ -643,13 +373,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: lc_swarm_it LAYERCAST steady|churn|bye|flash\n");
 		return 2;
 	}
-	bin = argv[1];
-	signal(SIGPIPE, SIG_IGN);
-	snprintf(dir, sizeof dir, "/tmp/lc_swarm_it.%s.XXXXXX", argv[2]);
-	if (!mkdtemp(dir)) {
-		perror("mkdtemp");
+	char tag[64];
+	snprintf(tag, sizeof tag, "lc_swarm_it.%s", argv[2]);
+	if (procs_init(argv[1], tag))
 		return 1;
-	}
 	int rc;
 	if (!strcmp(argv[2], "steady"))
 		rc = steady();
@@ -663,17 +390,13 @@ int main(int argc, char **argv)
 		rc = 2;
 	kill_all();
 	if (rc || failures) {
-		fprintf(stderr, "%d check(s) failed; logs and reports in %s\n", failures, dir);
+		fprintf(stderr, "%d check(s) failed; logs and reports in %s\n", failures,
+			procs_dir());
 		for (int i = 0; i < nprocs; i++)
-			fprintf(stderr, "  %s: %s %s\n", procs[i].name, bin, procs[i].args);
+			fprintf(stderr, "  %s: %s %s\n", procs[i].name, procs_bin(), procs[i].args);
 		return 1;
 	}
-	/* Clean up after a pass. */
-	for (int i = 0; i < nprocs; i++) {
-		unlink(procs[i].out);
-		unlink(procs[i].err);
-	}
-	rmdir(dir);
+	procs_cleanup(); /* after a pass */
 	fprintf(stderr, "all checks passed\n");
 	return 0;
 }
