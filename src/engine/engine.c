@@ -70,7 +70,33 @@ static void elink_free(struct engine *e, struct elink *el)
 		}
 	if (el->nl)
 		link_set_user(el->nl, NULL);
+	lc_buf_free(&el->early);
 	free(el);
+}
+
+static void early_hold(struct elink *el, const uint8_t *data, size_t len)
+{
+	uint32_t n = (uint32_t)len;
+	if (el->early.len + sizeof n + len > EARLY_MAX)
+		return; /* dropped, as a message to a stranger is */
+	if (lc_buf_append(&el->early, &n, sizeof n) == 0 &&
+	    lc_buf_append(&el->early, data, len))
+		el->early.len -= sizeof n;
+}
+
+static void early_replay(struct engine *e, struct elink *el, int64_t now)
+{
+	size_t off = 0;
+	while (off + sizeof(uint32_t) <= el->early.len) {
+		uint32_t n;
+		memcpy(&n, el->early.data + off, sizeof n);
+		off += sizeof n;
+		struct wire_msg m;
+		if (off + n <= el->early.len && !wire_decode(el->early.data + off, n, &m))
+			sched_on_message(e->sc, el->id, &m, now, lc_wall_us());
+		off += n;
+	}
+	lc_buf_free(&el->early);
 }
 
 static void nbr_drop(struct engine *e, struct elink *el)
@@ -161,11 +187,14 @@ static void sw_nbr_up(void *ctx, uint32_t link, const struct swarm_nbr *n)
 	if (!el || el->nbr || el->dead)
 		return;
 	int64_t now = lc_now_us();
-	if (sched_nbr_up(e->sc, link, (n->role & WIRE_ROLE_SOURCE) != 0, n->up_kbps, now))
+	el->nbr = true; /* before: sched_nbr_up sends SUBSCRIBE and the live descriptors */
+	if (sched_nbr_up(e->sc, link, (n->role & WIRE_ROLE_SOURCE) != 0, n->up_kbps, now)) {
+		el->nbr = false;
 		return;
-	el->nbr = true;
+	}
 	if (n->srtt_us > 0)
 		sched_nbr_rtt(e->sc, link, n->srtt_us);
+	early_replay(e, el, now);
 	LC_INFO(MOD, "neighbour up: %016llx %s:%u (%s)", (unsigned long long)n->peer_id, n->host,
 		n->port, n->dialled ? "dialled" : "accepted");
 }
@@ -383,8 +412,10 @@ static int on_message(struct net_link *nl, const uint8_t *data, size_t len, void
 		break;
 	default:
 		swarm_on_activity(e->sw, el->id, now);
-		if (!el->nbr)
+		if (!el->nbr) {
+			early_hold(el, data, len);
 			break;
+		}
 		if (sched_on_message(e->sc, el->id, &m, now, lc_wall_us()) < 0) {
 			LC_WARN(MOD, "link %u (%s): %s breaks the protocol", el->id, el->host,
 				wire_type_name(m.type));

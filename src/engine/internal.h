@@ -28,7 +28,13 @@ struct elink {
 	int close_code;
 	char close_reason[64];
 	int64_t close_deadline;
+	/* Scheduling messages that came before the handshake made the link a
+	 * neighbour on this side (the peer may finish it first): u32 length +
+	 * message, replayed when it does; at most EARLY_MAX bytes. */
+	struct lc_buf early;
 };
+
+#define EARLY_MAX (256 * 1024)
 
 struct engine_cmd {
 	enum engine_cmd_kind kind;

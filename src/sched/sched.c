@@ -14,11 +14,12 @@
 #define FWD_MAX 512          /* forward queue entries */
 #define PULLQ_MAX SCHED_MAX_NBRS
 #define REPQ_MAX 16          /* repair requests kept per neighbour */
-#define HAVE_PERIOD_US 250000
+#define HAVE_PERIOD_US 500000
+#define DESC_RELAY_DELAY_US 300000 /* a peer with a source link relays descriptors after */
 #define SOURCE_HORIZON_US 4000000 /* the source serves a segment this long */
 #define DEFAULT_UP_KBPS 1000000
 #define SCHED_MAX_BLOCK 4096
-#define RELAY_BOUND_US 600000   /* longest a forwarded block may take to relay */
+#define RELAY_BOUND_US 1200000  /* longest a forwarded block may take to relay */
 
 struct gen {
 	bool live;
@@ -43,6 +44,8 @@ struct seg {
 	struct wire_segment desc;
 	int64_t first_us;        /* first heard of (source: added) */
 	bool played;
+	bool desc_relayed;       /* peer: the descriptor went to who lacked it */
+	int64_t desc_us;         /* peer: when the descriptor came */
 	bool counted;            /* level adaptation looked at it */
 	uint8_t level_at_start;  /* our subscription when it was first heard of */
 	struct gen gen[WIRE_LAYERS_MAX];
@@ -72,6 +75,7 @@ struct nbr {
 	struct rep rep[REPQ_MAX];
 	unsigned nrep;
 	bool in_pullq;
+	uint32_t knows[SCHED_WINDOW];  /* per slot: a segment it told us of */
 	uint64_t blocks_in, blocks_useful, blocks_out; /* on this link */
 };
 
@@ -321,7 +325,8 @@ static void send_have(struct sched *s, int64_t now_us)
 		if (s->newest < SCHED_WINDOW - 1 && num > s->newest)
 			continue;
 		struct seg *g = seg_find(s, num);
-		if (!g)
+		/* Past its deadline a segment is of no use to anyone. */
+		if (!g || seg_stale(s, num))
 			continue;
 		struct wire_have_seg *e = &h->seg[h->count];
 		e->segment = num;
@@ -390,6 +395,11 @@ static unsigned nbr_rank(const struct nbr *nb, uint32_t seg, int layer)
 	return nb->have_rank[slot][layer];
 }
 
+static void nbr_knows(struct nbr *nb, uint32_t seg)
+{
+	nb->knows[seg % SCHED_WINDOW] = seg;
+}
+
 static void nbr_have_slot(struct nbr *nb, uint32_t seg)
 {
 	unsigned slot = seg % SCHED_WINDOW;
@@ -419,7 +429,7 @@ int sched_nbr_up(struct sched *s, uint32_t link, bool is_source, uint32_t up_kbp
 		nb->rtt_us = 50000;
 		nb->level = -1;
 		for (int i = 0; i < SCHED_WINDOW; i++)
-			nb->have_seg[i] = UINT32_MAX;
+			nb->have_seg[i] = nb->knows[i] = UINT32_MAX;
 		if (is_source)
 			s->source_nbr = n;
 		/* Forward blocks already on their way do not reach a newcomer. */
@@ -625,6 +635,22 @@ static struct gen *source_gen(struct sched *s, unsigned i, int l, int64_t now_us
 	return &g->gen[l];
 }
 
+/* Source: would a block of gn relayed by puller reach all its neighbours
+ * (about as many as ours) before g's deadline, at its advertised upload? */
+static bool relay_in_time(const struct sched *s, int puller, const struct seg *g,
+			  const struct gen *gn)
+{
+	const struct nbr *nb = &s->nbr[puller];
+	if (!nb->up_kbps || !s->wall_us || !g->have_desc)
+		return true;
+	unsigned nd = 0;
+	for (int n = 0; n < SCHED_MAX_NBRS; n++)
+		nd += s->nbr[n].used && !s->nbr[n].is_source;
+	int64_t relay_us = (int64_t)gn->B * nd * 8000 / nb->up_kbps;
+	int64_t deadline = g->desc.capture_us + g->desc.duration_us + s->cfg.buffer_us;
+	return s->wall_us + relay_us + nb->rtt_us < deadline;
+}
+
 /* Source: the most urgent generation (lowest layer, then oldest segment) up
  * to the puller's level that still needs forward blocks and that the puller
  * itself has not decoded (a block it relays is then useful to it too). */
@@ -635,7 +661,8 @@ static bool source_pick_forward(struct sched *s, int puller, int level, int64_t 
 		for (unsigned i = 0; i < SCHED_WINDOW; i++) {
 			struct seg *g;
 			struct gen *gn = source_gen(s, i, l, now_us, &g);
-			if (!gn || gn->f_sent >= gn->k || nbr_done(&s->nbr[puller], g->num, l))
+			if (!gn || gn->f_sent >= gn->k || nbr_done(&s->nbr[puller], g->num, l) ||
+			    !relay_in_time(s, puller, g, gn))
 				continue;
 			uint32_t num = g->num;
 			/* A forward block reaches every subscriber: only while none
@@ -920,6 +947,7 @@ static int on_block(struct sched *s, int n, const struct wire_block *b, int64_t 
 		s->pull_out--;
 	s->st.blocks_in++;
 	from->blocks_in++;
+	nbr_knows(from, b->segment);
 	s->st.bytes_in += b->block_size;
 	if (s->cfg.source)
 		return 0;
@@ -965,8 +993,23 @@ static int on_block(struct sched *s, int n, const struct wire_block *b, int64_t 
 	return 0;
 }
 
+/* The descriptor of g to every neighbour (but the source) that has not
+ * shown it knows the segment. */
+static void relay_desc(struct sched *s, struct seg *g)
+{
+	g->desc_relayed = true;
+	for (int n = 0; n < SCHED_MAX_NBRS; n++) {
+		struct nbr *nb = &s->nbr[n];
+		if (!nb->used || nb->is_source || nb->knows[g->num % SCHED_WINDOW] == g->num)
+			continue;
+		nbr_knows(nb, g->num);
+		send_segment_desc(s, n, g);
+	}
+}
+
 static int on_segment(struct sched *s, int n, const struct wire_segment *d, int64_t now_us)
 {
+	nbr_knows(&s->nbr[n], d->segment);
 	if (s->cfg.source)
 		return 0;
 	bool known = seg_find(s, d->segment) != NULL;
@@ -979,9 +1022,13 @@ static int on_segment(struct sched *s, int n, const struct wire_segment *d, int6
 	g->have_desc = true;
 	(void)known;
 	update_top(s, d);
-	/* Relay the descriptor once, so every neighbour learns it quickly. */
-	send_segment_desc(s, -1, g);
-	(void)n;
+	/* Relay the descriptor once to the neighbours that lack it. With a
+	 * link to the source, wait a little: the source tells its own
+	 * neighbours, and what they send back shows who knows it. */
+	g->desc_us = now_us;
+	g->desc_relayed = false;
+	if (s->source_nbr < 0)
+		relay_desc(s, g);
 	/* Set the subscribed layers up from the descriptor, so that a
 	 * generation of which no block ever arrives (its forwarders left
 	 * before relaying) is still repaired before its deadline. */
@@ -1011,6 +1058,7 @@ static void on_have(struct sched *s, int n, const struct wire_have *h)
 		if (s->any_seg && e->segment + SCHED_WINDOW <= s->newest)
 			continue;
 		nbr_have_slot(nb, e->segment);
+		nbr_knows(nb, e->segment);
 		unsigned slot = e->segment % SCHED_WINDOW;
 		for (int l = 0; l < e->nlayers; l++)
 			nb->have_rank[slot][l] = e->rank[l];
@@ -1028,6 +1076,7 @@ static void on_done(struct sched *s, int n, const struct wire_done *d)
 	if (s->any_seg && d->segment + SCHED_WINDOW <= s->newest)
 		return;
 	nbr_have_slot(nb, d->segment);
+	nbr_knows(nb, d->segment);
 	nb->have_done[d->segment % SCHED_WINDOW] |= (uint8_t)(1u << d->layer);
 	fwd_drop_dest(s, d->segment, d->layer, n);
 }
@@ -1499,6 +1548,12 @@ void sched_tick(struct sched *s, int64_t now_us, int64_t wall_us)
 				continue;
 			for (int l = 0; l <= s->level && l < WIRE_LAYERS_MAX; l++)
 				maybe_repair(s, g, l, now_us);
+		}
+		for (unsigned i = 0; i < SCHED_WINDOW; i++) {
+			struct seg *g = &s->seg[i];
+			if (g->used && g->have_desc && !g->desc_relayed &&
+			    now_us - g->desc_us >= DESC_RELAY_DELAY_US)
+				relay_desc(s, g);
 		}
 		maybe_pull(s, now_us);
 		if (!s->paused)
