@@ -723,10 +723,12 @@ static bool source_serve_pull(struct sched *s, int64_t now_us)
 }
 
 /* Direct (no-forward) blocks: what the relays leave, when no pull signal can
- * be answered. */
-static bool source_serve_direct(struct sched *s, int64_t now_us)
+ * be answered. Laggards first: a newcomer missed the forward blocks of the
+ * generations already under way, so it gets their base layer directly,
+ * before any pull is served (it starts playing sooner). */
+static bool source_serve_direct(struct sched *s, int64_t now_us, bool laggards)
 {
-	for (int l = 0; l < WIRE_LAYERS_MAX; l++) {
+	for (int l = 0; l < (laggards ? 1 : WIRE_LAYERS_MAX); l++) {
 		for (unsigned i = 0; i < SCHED_WINDOW; i++) {
 			struct seg *g;
 			struct gen *gn = source_gen(s, i, l, now_us, &g);
@@ -743,6 +745,8 @@ static bool source_serve_direct(struct sched *s, int64_t now_us)
 				if (!subscriber_needs(s, gn, n, num, l))
 					continue;
 				unsigned cov = coverage(s, gn, n, num, l);
+				if (laggards && cov >= gn->f_sent)
+					continue;
 				if (cov < best_cov && has_room(s, n, block_msg_size(gn->k, gn->B))) {
 					best = n;
 					best_cov = cov;
@@ -899,8 +903,8 @@ void sched_pump(struct sched *s, int64_t now_us)
 		bool sent;
 		/* Repairs are near a deadline: they go first. */
 		if (s->cfg.source)
-			sent = serve_repairs(s) || source_serve_pull(s, now_us) ||
-			       source_serve_direct(s, now_us);
+			sent = serve_repairs(s) || source_serve_direct(s, now_us, true) ||
+			       source_serve_pull(s, now_us) || source_serve_direct(s, now_us, false);
 		else
 			sent = serve_repairs(s) || peer_serve_forward(s);
 		if (!sent)

@@ -228,8 +228,8 @@ static int run(const struct mode *m, const struct regime *g, int n, struct resul
 
 	double startup[MAXN], lag50[MAXN], lag95[MAXN], cpu = 0;
 	int ok = 0;
-	printf("  peers (cap / upload used / played kbit/s, layer, continuity, non-innovative, "
-	       "overhead):\n   ");
+	printf("  peers (cap/upload used/played kbit/s, layer, continuity, non-innovative, "
+	       "overhead, start-up ms):\n   ");
 	r->cont_min = 1;
 	r->played_min = 1e9;
 	for (int i = 0; i < n; i++) {
@@ -245,9 +245,9 @@ static int run(const struct mode *m, const struct regime *g, int n, struct resul
 		r->cont_mean += c;
 		r->played_mean += pk;
 		r->played_min = fmin(r->played_min, pk);
-		printf(" %s/%.0f/%.0f L%.0f %.3f %.3f %.3f;", up[i + 1],
+		printf(" %s/%.0f/%.0f L%.0f %.3f %.3f %.3f %.0f;", up[i + 1],
 		       jnum(j, "upload_kbps_used"), pk, jnum(j, "layer_final"), c,
-		       jnum(j, "non_innovative_ratio"), jnum(j, "overhead"));
+		       jnum(j, "non_innovative_ratio"), jnum(j, "overhead"), jnum(j, "startup_ms"));
 		if (i % 4 == 3)
 			printf("\n   ");
 		startup[ok] = jnum(j, "startup_ms");
