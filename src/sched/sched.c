@@ -14,7 +14,7 @@
 #define FWD_MAX 512          /* forward queue entries */
 #define PULLQ_MAX SCHED_MAX_NBRS
 #define REPQ_MAX 16          /* repair requests kept per neighbour */
-#define HAVE_PERIOD_US 500000
+#define HAVE_PERIOD_US 1000000
 #define DESC_RELAY_DELAY_US 300000 /* a peer with a source link relays descriptors after */
 #define SOURCE_HORIZON_US 4000000 /* the source serves a segment this long */
 #define DEFAULT_UP_KBPS 1000000
@@ -316,7 +316,10 @@ static void send_subscribe(struct sched *s, int n)
 		send_all(s, &m, -1);
 }
 
-static void send_have(struct sched *s, int64_t now_us)
+/* HAVE: the ranks of the live segments. Periodic ones (to = -1, all
+ * neighbours) leave out the segments decoded in full, which DONE told;
+ * a newcomer gets them all once (full). */
+static void send_have(struct sched *s, int64_t now_us, int to, bool full)
 {
 	struct wire_msg m = { .type = WIRE_HAVE };
 	struct wire_have *h = &m.u.have;
@@ -345,13 +348,18 @@ static void send_have(struct sched *s, int64_t now_us)
 				e->rank[l] = 0;
 			}
 		}
-		if (!nl)
+		if (!nl || (!full && e->done == (uint8_t)((1u << nl) - 1)))
 			continue;
 		e->nlayers = (uint8_t)nl;
 		for (int l = 0; l < nl; l++)
 			if (!(e->done >> l & 1) && e->rank[l] == 0 && g->gen[l].live && g->gen[l].done)
 				e->rank[l] = 1;
 		h->count++;
+	}
+	if (to >= 0) {
+		if (h->count)
+			send_msg(s, to, &m);
+		return;
 	}
 	s->have_us = now_us;
 	s->have_dirty = false;
@@ -414,7 +422,6 @@ static void nbr_have_slot(struct nbr *nb, uint32_t seg)
 
 int sched_nbr_up(struct sched *s, uint32_t link, bool is_source, uint32_t up_kbps, int64_t now_us)
 {
-	(void)now_us;
 	if (nbr_find(s, link) >= 0)
 		return LC_EINVAL;
 	for (int n = 0; n < SCHED_MAX_NBRS; n++) {
@@ -446,6 +453,8 @@ int sched_nbr_up(struct sched *s, uint32_t link, bool is_source, uint32_t up_kbp
 		for (int i = 0; i < SCHED_WINDOW; i++)
 			if (s->seg[i].used)
 				send_segment_desc(s, n, &s->seg[i]);
+		if (!s->cfg.source && !is_source)
+			send_have(s, now_us, n, true);
 		s->have_dirty = true;
 		return 0;
 	}
@@ -1563,7 +1572,7 @@ void sched_tick(struct sched *s, int64_t now_us, int64_t wall_us)
 		if (!s->paused)
 			play_due(s, now_us, wall_us);
 		if (s->have_dirty && now_us - s->have_us >= HAVE_PERIOD_US)
-			send_have(s, now_us);
+			send_have(s, now_us, -1, false);
 	}
 	sched_pump(s, now_us);
 }
