@@ -37,12 +37,19 @@ int procs_init(const char *b, const char *tag)
 const char *procs_bin(void) { return bin; }
 const char *procs_dir(void) { return dir; }
 
-void procs_cleanup(void)
+void procs_reset(void)
 {
+	kill_all();
 	for (int i = 0; i < nprocs; i++) {
 		unlink(procs[i].out);
 		unlink(procs[i].err);
 	}
+	nprocs = 0;
+}
+
+void procs_cleanup(void)
+{
+	procs_reset();
 	rmdir(dir);
 }
 

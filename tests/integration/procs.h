@@ -36,6 +36,9 @@ const char *procs_bin(void);
 const char *procs_dir(void);
 /* Remove the logs and reports and the directory (after a pass). */
 void procs_cleanup(void);
+/* Kill what still runs, remove the logs and reports, empty the table (the
+ * directory stays for the next round). */
+void procs_reset(void);
 
 double now_s(void);
 void nap(double s);
