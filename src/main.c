@@ -1,6 +1,6 @@
 /*
- * layercast: a live P2P video streaming peer. This file only parses the
- * command line and hands over to the engine.
+ * layercast: a live P2P video streaming peer. This file parses the command
+ * line and runs the headless mode; interactive.c runs the dashboard.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -14,21 +14,26 @@
 #include <time.h>
 
 #include "core/core.h"
+#include "app.h"
 #include "engine/engine.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: layercast [--help] [--version]\n"
-		"       layercast source --headless [--listen ADDR:PORT] [--input pattern|FILE.y4m]\n"
+		"       layercast demo [--no-video] [--listen ADDR:PORT] [--size WxH] [--fps N]\n"
+		"                 [--relays N] [--upload-kbps N] [--max-layer N]\n"
+		"       layercast source [--headless] [--listen ADDR:PORT] [--input pattern|FILE.y4m]\n"
 		"                 [--size WxH] [--fps N] [--upload-kbps N] [--duration S]\n"
-		"       layercast join HOST:PORT --headless [--listen ADDR:PORT] [--upload-kbps N]\n"
-		"                 [--download-kbps N] [--max-layer N] [--duration S] [--decode]\n"
+		"       layercast join HOST:PORT [--headless] [--no-video] [--listen ADDR:PORT]\n"
+		"                 [--upload-kbps N] [--download-kbps N] [--max-layer N] [--duration S]\n"
 		"\n"
 		"layercast is a live peer-to-peer video streaming peer: scalable VP9\n"
 		"video, network coded over a WebSocket mesh.\n"
 		"\n"
-		"commands:\n"
+"commands:\n"
+		"  demo                a source on the test scene, a few local relays and a\n"
+		"                      viewer on the dashboard, its video in a window\n"
 		"  source              encode the test scene (or a Y4M file) and serve it;\n"
 		"                      the source is also the swarm's tracker\n"
 		"  join HOST:PORT      join the swarm of the tracker at HOST:PORT\n"
@@ -36,6 +41,8 @@ static void usage(FILE *f)
 		"options:\n"
 		"  --headless          run without the dashboard: a status line every few\n"
 		"                      seconds on stderr, one JSON object on stdout at exit\n"
+		"  --no-video          keep the dashboard, open no video window\n"
+		"  --relays N          demo: local relays besides the viewer (0..8, default 3)\n"
 		"  --listen ADDR:PORT  listen address (default 0.0.0.0:0, any free port)\n"
 		"  --input SRC         source: 'pattern' (the test scene) or a .y4m file\n"
 		"  --size WxH          source: test scene size (default 640x360)\n"
@@ -118,8 +125,11 @@ static void status_line(const struct engine_stats *st)
 enum {
 	OPT_HEADLESS = 256, OPT_LISTEN, OPT_INPUT, OPT_SIZE, OPT_FPS, OPT_UP, OPT_DOWN,
 	OPT_MAXLAYER, OPT_DURATION, OPT_DECODE, OPT_TRACKER, OPT_NOCODING, OPT_LAYERS, OPT_SEED,
-	OPT_LOGLEVEL, OPT_BUFFER, OPT_ENFORCE,
+	OPT_LOGLEVEL, OPT_BUFFER, OPT_ENFORCE, OPT_NOVIDEO, OPT_RELAYS,
 };
+
+static int run_demo(struct app *a, const struct engine_config *cfg);
+static int run_headless(struct engine_config *cfg_in, double duration);
 
 int main(int argc, char **argv)
 {
@@ -143,11 +153,14 @@ int main(int argc, char **argv)
 		{ "log-level", required_argument, NULL, OPT_LOGLEVEL },
 		{ "buffer-ms", required_argument, NULL, OPT_BUFFER },
 		{ "enforce-download", no_argument, NULL, OPT_ENFORCE },
+		{ "no-video", no_argument, NULL, OPT_NOVIDEO },
+		{ "relays", required_argument, NULL, OPT_RELAYS },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct engine_config cfg;
 	engine_config_default(&cfg);
-	bool headless = false, source_only = false;
+	bool headless = false, source_only = false, relays_set = false;
+	struct app app = { .video = true, .demo_relays = 3 };
 	double duration = 0;
 	char listen_host[256] = "", join_host[256] = "";
 	unsigned long v;
@@ -222,6 +235,15 @@ int main(int argc, char **argv)
 		case OPT_ENFORCE:
 			cfg.enforce_download = true;
 			break;
+		case OPT_NOVIDEO:
+			app.video = false;
+			break;
+		case OPT_RELAYS:
+			if (!parse_uint(optarg, APP_DEMO_RELAYS_MAX, &v))
+				return bad("--relays wants 0..%d, not '%s'", APP_DEMO_RELAYS_MAX, optarg);
+			app.demo_relays = (int)v;
+			relays_set = true;
+			break;
 		case OPT_TRACKER:
 			cfg.tracker = true;
 			break;
@@ -268,7 +290,13 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	const char *cmd = argv[optind++];
-	if (!strcmp(cmd, "source")) {
+	if (relays_set && strcmp(cmd, "demo"))
+		return bad("--relays is a demo option");
+	if (!strcmp(cmd, "demo")) {
+		if (headless)
+			return bad("the demo is interactive: no --headless");
+		app.demo = true;
+	} else if (!strcmp(cmd, "source")) {
 		cfg.source = true;
 	} else if (!strcmp(cmd, "join")) {
 		if (optind >= argc)
@@ -287,11 +315,47 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		return bad("unexpected argument '%s'", argv[optind]);
-	if (!headless)
-		return bad("the interactive dashboard is not available yet: run %s with --headless",
-			   cmd);
 	if (listen_host[0])
 		cfg.listen_host = listen_host;
+	if (app.demo)
+		return run_demo(&app, &cfg);
+	if (!headless) {
+		if (duration > 0)
+			return bad("--duration is a headless option");
+		app.cfg = cfg;
+		return app_interactive(&app);
+	}
+	return run_headless(&cfg, duration);
+}
+
+/* The demo: the source takes the scene options, the viewer the others. */
+static int run_demo(struct app *a, const struct engine_config *cfg)
+{
+	engine_config_default(&a->source);
+	a->source.source = true;
+	a->source.listen_host = "127.0.0.1";
+	a->source.width = cfg->width;
+	a->source.height = cfg->height;
+	a->source.fps = cfg->fps;
+	a->source.input = cfg->input;
+	a->source.input_path = cfg->input_path;
+	a->source.single_layer = cfg->single_layer;
+	a->source.no_coding = cfg->no_coding;
+	a->source.up_kbps = 4000;
+	a->cfg = *cfg;
+	a->cfg.width = a->cfg.height = 0; /* fps stays: it sizes the frame queue */
+	a->cfg.input_path = NULL;
+	a->cfg.single_layer = false;
+	if (!a->cfg.listen_host)
+		a->cfg.listen_host = "127.0.0.1";
+	if (!a->cfg.up_kbps)
+		a->cfg.up_kbps = 1000;
+	return app_interactive(a);
+}
+
+static int run_headless(struct engine_config *cfg_in, double duration)
+{
+	struct engine_config cfg = *cfg_in;
 
 	/* SIGINT/SIGTERM are taken by sigtimedwait below: block them before
 	 * any thread starts, so that every thread inherits the mask. */

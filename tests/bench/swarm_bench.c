@@ -201,9 +201,10 @@ static int run(const struct mode *m, const struct regime *g, int n, struct resul
 				peer[i]->err);
 			return -1;
 		}
-	/* Warm-up: until every peer plays (or 25 s). */
-	for (int i = 0; i < n; i++)
-		await_stats(peer[i], p_playing, NULL, 25);
+	/* Warm-up: until every peer plays (or 25 s in all). */
+	double warm_end = now_s() + 25;
+	for (int i = 0; i < n && now_s() < warm_end; i++)
+		await_stats(peer[i], p_playing, NULL, warm_end - now_s());
 
 	double b0[MAXN], b1[MAXN];
 	for (int i = 0; i < n; i++) {

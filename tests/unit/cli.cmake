@@ -16,9 +16,16 @@ endif()
 foreach(args "source" "join" "join;nohost" "join;127.0.0.1:0;--headless"
         "source;--headless;--size;33x10" "source;--headless;--layers;2"
         "join;127.0.0.1:9;--headless;--size;320x180" "source;--headless;--max-layer;8"
-        "bogus;--headless")
+        "bogus;--headless" "demo;--headless" "demo;--relays;9" "source;--headless;--relays;2"
+        "join;127.0.0.1:9;--duration;5")
   execute_process(COMMAND ${LAYERCAST} ${args} OUTPUT_QUIET ERROR_VARIABLE err RESULT_VARIABLE rc)
   if(NOT rc EQUAL 2 OR NOT err MATCHES "layercast: ")
     message(FATAL_ERROR "'${args}': rc=${rc} err=${err}, expected 2 and a message")
   endif()
 endforeach()
+# Interactive without a terminal: exit 2 and the way out.
+execute_process(COMMAND ${LAYERCAST} demo --no-video INPUT_FILE /dev/null OUTPUT_QUIET
+                ERROR_VARIABLE err RESULT_VARIABLE rc)
+if(NOT rc EQUAL 2 OR NOT err MATCHES "needs a terminal.*--headless")
+  message(FATAL_ERROR "demo without a terminal: rc=${rc} err=${err}")
+endif()
