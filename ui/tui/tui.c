@@ -274,7 +274,7 @@ static int draw_peers(struct tui *t, int y, int rows)
 {
 	const struct engine_stats *st = t->st;
 	bool wide = COLS >= 110, full_id = COLS >= 120;
-	int idw = full_id ? 16 : 8;
+	int idw = full_id ? 16 : 8, aw = COLS >= 100 ? 21 : 17;
 	/* Headings; the sort column's ends with '*'. */
 	char h[SORT_N][16];
 	static const char *const names[SORT_N] = { "peer", "address", "rtt ms", "up kb/s",
@@ -282,8 +282,8 @@ static int draw_peers(struct tui *t, int y, int rows)
 	for (int i = 0; i < SORT_N; i++)
 		snprintf(h[i], sizeof h[i], "%s%s", names[i], i == t->sort ? "*" : "");
 	char head[256];
-	int n = snprintf(head, sizeof head, "%-*s %-21s %-3s %7s %8s %8s %-6s %6s %-7s", idw, h[0],
-			 h[1], "dir", h[2], h[3], h[4], h[5], h[6], "state");
+	int n = snprintf(head, sizeof head, "%-*s %-*s %-3s %7s %8s %8s %-6s %6s %-7s", idw, h[0],
+			 aw, h[1], "dir", h[2], h[3], h[4], h[5], h[6], "state");
 	if (wide)
 		snprintf(head + n, sizeof head - (size_t)n, " %8s %9s", "queue B", "adv kb/s");
 	attr(t, C_TITLE, true);
@@ -326,8 +326,8 @@ static int draw_peers(struct tui *t, int y, int rows)
 		else
 			snprintf(innov, sizeof innov, "%.0f%%", 100 * p->innovative_share);
 		char line[256];
-		int m = snprintf(line, sizeof line, "%-*s %-21.21s %-3s %7s %8.0f %8.0f %-6s %6s %-7s",
-				 idw, id, p->addr, p->dialled ? "out" : "in", rtt, p->up_kbps,
+		int m = snprintf(line, sizeof line, "%-*s %-*.*s %-3s %7s %8.0f %8.0f %-6s %6s %-7s",
+				 idw, id, aw, aw, p->addr, p->dialled ? "out" : "in", rtt, p->up_kbps,
 				 p->down_kbps, lay, innov,
 				 p->role & WIRE_ROLE_SOURCE && !strcmp(p->state, "up") ? "source"
 											 : p->state);
