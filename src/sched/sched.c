@@ -15,6 +15,7 @@
 #define PULLQ_MAX SCHED_MAX_NBRS
 #define REPQ_MAX 16          /* repair requests kept per neighbour */
 #define HAVE_PERIOD_US 1000000
+#define NEWCOMER_US 300000 /* source: forward blocks do not count for a newer neighbour */
 #define DESC_RELAY_DELAY_US 300000 /* a peer with a source link relays descriptors after */
 #define SOURCE_HORIZON_US 4000000 /* the source serves a segment this long */
 #define DEFAULT_UP_KBPS 1000000
@@ -76,6 +77,7 @@ struct nbr {
 	unsigned nrep;
 	bool in_pullq;
 	uint32_t knows[SCHED_WINDOW];  /* per slot: a segment it told us of */
+	int64_t up_us;           /* neighbour since */
 	uint64_t blocks_in, blocks_useful, blocks_out; /* on this link */
 };
 
@@ -434,6 +436,7 @@ int sched_nbr_up(struct sched *s, uint32_t link, bool is_source, uint32_t up_kbp
 		nb->is_source = is_source;
 		nb->up_kbps = up_kbps;
 		nb->rtt_us = 50000;
+		nb->up_us = now_us;
 		nb->level = -1;
 		for (int i = 0; i < SCHED_WINDOW; i++)
 			nb->have_seg[i] = nb->knows[i] = UINT32_MAX;
@@ -696,6 +699,22 @@ static bool source_pick_forward(struct sched *s, int puller, int level, int64_t 
 	return false;
 }
 
+/* Source: a forward block reaches a newcomer only once the relays have
+ * linked to it too (it dials them after the tracker's PEERS); until then it
+ * is not counted for the newcomer, which gets direct blocks instead. */
+static void forward_skips_newcomers(struct sched *s, uint32_t seg, int l, int64_t now_us)
+{
+	for (int n = 0; n < SCHED_MAX_NBRS; n++) {
+		struct nbr *nb = &s->nbr[n];
+		if (!nb->used || nb->is_source || now_us - nb->up_us >= NEWCOMER_US)
+			continue;
+		nbr_have_slot(nb, seg);
+		unsigned slot = seg % SCHED_WINDOW;
+		if (nb->fbase[slot][l] < UINT16_MAX)
+			nb->fbase[slot][l]++;
+	}
+}
+
 /* Serve the pull queue: the first signal (in arrival order) whose link has
  * room gets one fresh block marked FORWARD. */
 static bool source_serve_pull(struct sched *s, int64_t now_us)
@@ -715,6 +734,7 @@ static bool source_serve_pull(struct sched *s, int64_t now_us)
 		if (source_block(s, gn, (int)gn->f_sent, &coef, &payload, &flags))
 			return false;
 		gn->f_sent++;
+		forward_skips_newcomers(s, g->num, l, now_us);
 		send_block(s, n, g->num, (uint8_t)l, flags | WIRE_BLOCK_FORWARD, gn->k, gn->B,
 			   gn->len, coef, payload);
 		s->st.pulls_served++;
