@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "app.h"
 #include "core/core.h"
@@ -24,6 +25,8 @@
 
 struct run {
 	struct app *app;
+	FILE *log;               /* the log, away from the dashboard's terminal */
+	char log_path[160];
 	struct engine *viewer;
 	struct engine *others[1 + APP_DEMO_RELAYS_MAX]; /* demo: source, relays */
 	int n_others;
@@ -260,6 +263,37 @@ static void loop(struct run *r)
 	}
 }
 
+/* While the dashboard owns the terminal, the log goes to a file (unless
+ * standard error was redirected already). */
+static void log_away(struct run *r)
+{
+	if (!isatty(STDERR_FILENO))
+		return;
+	const char *dir = getenv("TMPDIR");
+	snprintf(r->log_path, sizeof r->log_path, "%s/layercast-%d.log",
+		 dir && *dir ? dir : "/tmp", (int)getpid());
+	r->log = fopen(r->log_path, "a");
+	if (!r->log) {
+		lc_log_set_level(LC_LOG_ERR); /* fewer lines across the dashboard */
+		r->log_path[0] = '\0';
+		return;
+	}
+	setvbuf(r->log, NULL, _IOLBF, 0);
+	lc_log_set_file(r->log);
+}
+
+static void log_back(struct run *r)
+{
+	if (!r->log)
+		return;
+	lc_log_set_file(NULL);
+	bool empty = ftell(r->log) == 0;
+	fclose(r->log);
+	r->log = NULL;
+	if (empty)
+		unlink(r->log_path);
+}
+
 int app_interactive(struct app *a)
 {
 	struct run r = { .app = a };
@@ -275,6 +309,7 @@ int app_interactive(struct app *a)
 		free(r.st);
 		return 2;
 	}
+	log_away(&r);
 	sigset_t sigs;
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
@@ -289,6 +324,7 @@ int app_interactive(struct app *a)
 	if (rc) {
 		stop_all(&r);
 		tui_close(r.tui);
+		log_back(&r);
 		fprintf(stderr, "layercast: %s\n", err);
 		free(r.st);
 		return rc == LC_EINVAL ? 2 : 1;
@@ -296,8 +332,8 @@ int app_interactive(struct app *a)
 	if (!a->demo && a->cfg.join_host)
 		snprintf(r.tracker, sizeof r.tracker, "%s:%u", a->cfg.join_host,
 			 (unsigned)a->cfg.join_port);
-	tui_message(r.tui, "%s on port %d; ? shows the keys", a->demo ? "demo viewer" : "peer",
-		    engine_port(r.viewer));
+	tui_message(r.tui, "%s on port %d; ? shows the keys%s%s", a->demo ? "demo viewer" : "peer",
+		    engine_port(r.viewer), r.log ? "; log: " : "", r.log ? r.log_path : "");
 	if (a->video && !a->cfg.source) {
 		char title[64];
 		snprintf(title, sizeof title, "layercast %s", a->demo ? "demo" : "viewer");
@@ -312,6 +348,7 @@ int app_interactive(struct app *a)
 		window_close(r.win);
 	stop_all(&r);
 	tui_close(r.tui);
+	log_back(&r);
 	free(r.st);
 	return r.status;
 }
