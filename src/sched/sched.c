@@ -64,6 +64,7 @@ struct nbr {
 	bool used;
 	uint32_t link;
 	bool is_source;
+	bool hears_source;       /* it has a link to the source (its SUBSCRIBE says) */
 	uint32_t up_kbps;
 	int64_t rtt_us;
 	int level;               /* their subscription, -1: none */
@@ -76,6 +77,8 @@ struct nbr {
 	struct rep rep[REPQ_MAX];
 	unsigned nrep;
 	bool in_pullq;
+	uint64_t relay_bytes;    /* source: its relay work we gave it, not yet drained */
+	int64_t relay_us;        /* ... as of then */
 	uint32_t knows[SCHED_WINDOW];  /* per slot: a segment it told us of */
 	int64_t up_us;           /* neighbour since */
 	uint64_t blocks_in, blocks_useful, blocks_out; /* on this link */
@@ -123,6 +126,7 @@ struct sched {
 	unsigned rr;             /* round robin position for direct blocks */
 	int64_t pull_lead_us;    /* forward work kept ahead, beyond a round trip */
 	unsigned rr_rep;
+	unsigned rr_fwd;         /* first destination tried for a forwarded block */
 
 	/* Subscription and playback. */
 	int level;               /* layers 0..level are played and repaired */
@@ -308,6 +312,8 @@ static void send_subscribe(struct sched *s, int n)
 	struct wire_msg m = { .type = WIRE_SUBSCRIBE };
 	m.u.subscribe.level = s->level < 0 ? WIRE_LEVEL_NONE : (uint8_t)sub_level(s);
 	m.u.subscribe.cap = s->cfg.max_level;
+	if (s->source_nbr >= 0)
+		m.u.subscribe.flags = WIRE_SUB_SOURCE_LINK;
 	if (s->cfg.source) {
 		m.u.subscribe.level = WIRE_LEVEL_NONE;
 		m.u.subscribe.cap = 0;
@@ -451,7 +457,9 @@ int sched_nbr_up(struct sched *s, uint32_t link, bool is_source, uint32_t up_kbp
 			for (int l = 0; l < WIRE_LAYERS_MAX; l++)
 				nb->fbase[i][l] = (uint16_t)g->gen[l].f_sent;
 		}
-		send_subscribe(s, n);
+		/* A link to the source: every neighbour learns that it need
+		 * not relay descriptors to us any more. */
+		send_subscribe(s, is_source ? -1 : n);
 		/* A newcomer learns the live segments at once. */
 		for (int i = 0; i < SCHED_WINDOW; i++)
 			if (s->seg[i].used)
@@ -490,11 +498,14 @@ void sched_nbr_down(struct sched *s, uint32_t link, int64_t now_us)
 			s->fwd_bytes -= f->B;
 		}
 	}
-	if (s->source_nbr == n) {
+	bool was_source = s->source_nbr == n;
+	if (was_source) {
 		s->source_nbr = -1;
 		s->pull_out = 0;
 	}
 	memset(&s->nbr[n], 0, sizeof s->nbr[n]);
+	if (was_source)
+		send_subscribe(s, -1); /* descriptors must come from neighbours now */
 }
 
 void sched_nbr_rtt(struct sched *s, uint32_t link, int64_t rtt_us)
@@ -647,20 +658,46 @@ static struct gen *source_gen(struct sched *s, unsigned i, int l, int64_t now_us
 	return &g->gen[l];
 }
 
+/* Source: the neighbours a relay forwards to (about as many as ours). */
+static unsigned relay_fanout(const struct sched *s)
+{
+	unsigned nd = 0;
+	for (int n = 0; n < SCHED_MAX_NBRS; n++)
+		nd += s->nbr[n].used && !s->nbr[n].is_source;
+	return nd > 1 ? nd - 1 : 1;
+}
+
+/* Source: the relay work of a puller still queued, as estimated from the
+ * forward blocks it was given and its advertised upload. */
+static uint64_t relay_backlog(const struct sched *s, int puller, int64_t now_us)
+{
+	const struct nbr *nb = &s->nbr[puller];
+	uint64_t drained = (uint64_t)(now_us - nb->relay_us) * nb->up_kbps / 8000;
+	return nb->relay_bytes > drained ? nb->relay_bytes - drained : 0;
+}
+
 /* Source: would a block of gn relayed by puller reach all its neighbours
- * (about as many as ours) before g's deadline, at its advertised upload? */
+ * before g's deadline, after what it has still to relay, at its advertised
+ * upload (with a tenth spared for its control messages and repairs)? */
 static bool relay_in_time(const struct sched *s, int puller, const struct seg *g,
-			  const struct gen *gn)
+			  const struct gen *gn, int64_t now_us)
 {
 	const struct nbr *nb = &s->nbr[puller];
 	if (!nb->up_kbps || !s->wall_us || !g->have_desc)
 		return true;
-	unsigned nd = 0;
-	for (int n = 0; n < SCHED_MAX_NBRS; n++)
-		nd += s->nbr[n].used && !s->nbr[n].is_source;
-	int64_t relay_us = (int64_t)gn->B * nd * 8000 / nb->up_kbps;
+	uint64_t bytes = relay_backlog(s, puller, now_us) +
+			 (uint64_t)block_msg_size(gn->k, gn->B) * relay_fanout(s);
+	int64_t relay_us = (int64_t)(bytes * 8000 * 10 / 9 / nb->up_kbps);
 	int64_t deadline = g->desc.capture_us + g->desc.duration_us + s->cfg.buffer_us;
 	return s->wall_us + relay_us + nb->rtt_us < deadline;
+}
+
+static void relay_given(struct sched *s, int puller, const struct gen *gn, int64_t now_us)
+{
+	struct nbr *nb = &s->nbr[puller];
+	nb->relay_bytes = relay_backlog(s, puller, now_us) +
+			  (uint64_t)block_msg_size(gn->k, gn->B) * relay_fanout(s);
+	nb->relay_us = now_us;
 }
 
 /* Source: the most urgent generation (lowest layer, then oldest segment) up
@@ -674,7 +711,7 @@ static bool source_pick_forward(struct sched *s, int puller, int level, int64_t 
 			struct seg *g;
 			struct gen *gn = source_gen(s, i, l, now_us, &g);
 			if (!gn || gn->f_sent >= gn->k || nbr_done(&s->nbr[puller], g->num, l) ||
-			    !relay_in_time(s, puller, g, gn))
+			    !relay_in_time(s, puller, g, gn, now_us))
 				continue;
 			uint32_t num = g->num;
 			/* A forward block reaches every subscriber: only while none
@@ -734,6 +771,7 @@ static bool source_serve_pull(struct sched *s, int64_t now_us)
 		if (source_block(s, gn, (int)gn->f_sent, &coef, &payload, &flags))
 			return false;
 		gn->f_sent++;
+		relay_given(s, n, gn, now_us);
 		forward_skips_newcomers(s, g->num, l, now_us);
 		send_block(s, n, g->num, (uint8_t)l, flags | WIRE_BLOCK_FORWARD, gn->k, gn->B,
 			   gn->len, coef, payload);
@@ -802,7 +840,8 @@ static bool source_serve_direct(struct sched *s, int64_t now_us, bool laggards)
 }
 
 /* Relay one forwarded block: the lowest layer first, then the oldest
- * segment, to a destination with room. */
+ * segment, to a destination with room, the destinations in turn (a block
+ * that expires in the queue then costs every neighbour alike). */
 static bool peer_serve_forward(struct sched *s)
 {
 	struct fwd *best = NULL;
@@ -811,6 +850,7 @@ static bool peer_serve_forward(struct sched *s)
 		struct fwd *f = &s->fwd[(s->fwd_head + i) % FWD_MAX];
 		if (f->dests && seg_stale(s, f->seg)) {
 			/* Past its deadline: of no use to anyone now. */
+			s->st.fwd_expired += (uint64_t)__builtin_popcountll(f->dests);
 			s->fwd_bytes -= (uint64_t)f->B * (uint64_t)__builtin_popcountll(f->dests);
 			f->dests = 0;
 		}
@@ -819,7 +859,8 @@ static bool peer_serve_forward(struct sched *s)
 		if (best && (f->layer > best->layer ||
 			     (f->layer == best->layer && f->seg >= best->seg)))
 			continue;
-		for (int n = 0; n < SCHED_MAX_NBRS; n++) {
+		for (unsigned j = 0; j < SCHED_MAX_NBRS; j++) {
+			int n = (int)((s->rr_fwd + j) % SCHED_MAX_NBRS);
 			if (!(f->dests >> n & 1) || !has_room(s, n, block_msg_size(f->k, f->B)))
 				continue;
 			best = f;
@@ -830,6 +871,7 @@ static bool peer_serve_forward(struct sched *s)
 	if (!best)
 		return false;
 	best->dests &= ~(1ULL << best_n);
+	s->rr_fwd = (unsigned)best_n + 1;
 	s->fwd_bytes -= best->B;
 	send_block(s, best_n, best->seg, best->layer, best->flags, best->k, best->B, best->len,
 		   best->buf, best->buf + best->k);
@@ -1033,7 +1075,8 @@ static void relay_desc(struct sched *s, struct seg *g)
 	g->desc_relayed = true;
 	for (int n = 0; n < SCHED_MAX_NBRS; n++) {
 		struct nbr *nb = &s->nbr[n];
-		if (!nb->used || nb->is_source || nb->knows[g->num % SCHED_WINDOW] == g->num)
+		if (!nb->used || nb->is_source || nb->hears_source ||
+		    nb->knows[g->num % SCHED_WINDOW] == g->num)
 			continue;
 		nbr_knows(nb, g->num);
 		send_segment_desc(s, n, g);
@@ -1055,9 +1098,10 @@ static int on_segment(struct sched *s, int n, const struct wire_segment *d, int6
 	g->have_desc = true;
 	(void)known;
 	update_top(s, d);
-	/* Relay the descriptor once to the neighbours that lack it. With a
-	 * link to the source, wait a little: the source tells its own
-	 * neighbours, and what they send back shows who knows it. */
+	/* Relay the descriptor once to the neighbours that lack it, never to
+	 * those linked to the source (it tells them itself). With a link to
+	 * the source, wait a little: what the others send back shows who
+	 * heard of the segment already. */
 	g->desc_us = now_us;
 	g->desc_relayed = false;
 	if (s->source_nbr < 0)
@@ -1193,6 +1237,7 @@ int sched_on_message(struct sched *s, uint32_t link, const struct wire_msg *m, i
 	}
 	case WIRE_SUBSCRIBE: {
 		int old = s->nbr[n].level;
+		s->nbr[n].hears_source = m->u.subscribe.flags & WIRE_SUB_SOURCE_LINK;
 		s->nbr[n].level =
 			m->u.subscribe.level == WIRE_LEVEL_NONE ? -1 : m->u.subscribe.level;
 		if (s->nbr[n].level < old)

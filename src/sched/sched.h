@@ -155,6 +155,7 @@ struct sched_stats {
 	uint64_t blocks_in, blocks_dup, blocks_out;
 	uint64_t blocks_late;       /* for a segment past its deadline */
 	uint64_t blocks_after_done; /* for a generation already decoded */
+	uint64_t fwd_expired;       /* relay copies dropped: their segment's deadline passed */
 	uint64_t pulls_sent, pulls_served, repairs_sent, repairs_served;
 	uint64_t hash_failures;
 	uint32_t newest_segment;

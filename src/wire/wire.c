@@ -143,7 +143,9 @@ static int check_subscribe(const struct wire_subscribe *s, size_t *body)
 		return LC_ERANGE;
 	if (s->level != WIRE_LEVEL_NONE && s->level > s->cap)
 		return LC_ERANGE;
-	*body = 2;
+	if (s->flags & ~WIRE_SUB_SOURCE_LINK)
+		return LC_ERANGE;
+	*body = 3;
 	return 0;
 }
 
@@ -396,7 +398,8 @@ static int dec_body(struct rd *r, struct wire_msg *m)
 		return rd_u8(r, &m->u.done.layer);
 	case WIRE_SUBSCRIBE:
 		TRY(rd_u8(r, &m->u.subscribe.level));
-		return rd_u8(r, &m->u.subscribe.cap);
+		TRY(rd_u8(r, &m->u.subscribe.cap));
+		return rd_u8(r, &m->u.subscribe.flags);
 	case WIRE_SEGMENT: return dec_segment(r, &m->u.segment);
 	case WIRE_PING:
 	case WIRE_PONG: return rd_u64(r, &m->u.ping.nonce);
@@ -551,6 +554,7 @@ static void enc_body(struct wr *w, const struct wire_msg *m)
 	case WIRE_SUBSCRIBE:
 		wr_u8(w, m->u.subscribe.level);
 		wr_u8(w, m->u.subscribe.cap);
+		wr_u8(w, m->u.subscribe.flags);
 		break;
 	case WIRE_SEGMENT: {
 		const struct wire_segment *s = &m->u.segment;

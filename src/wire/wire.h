@@ -87,7 +87,11 @@
  *                       0xFF (WIRE_LEVEL_NONE) for no media at all
  *   1   1    cap        highest layer the sender could ever use (display or
  *                       decoder limit), 0..7; level <= cap unless NONE
- *   (2 bytes)
+ *   2   1    flags      bit 0 (WIRE_SUB_SOURCE_LINK): the sender has a link
+ *                       to the source, which gives it every segment
+ *                       descriptor (neighbours need not relay them);
+ *                       other bits zero
+ *   (3 bytes)
  *
  * SEGMENT (8): the descriptor of a segment, sent by the source ahead of its
  * blocks and relayed with them.
@@ -276,9 +280,12 @@ struct wire_done {
 	uint8_t layer;
 };
 
+#define WIRE_SUB_SOURCE_LINK 0x01
+
 struct wire_subscribe {
 	uint8_t level;
 	uint8_t cap;
+	uint8_t flags;
 };
 
 struct wire_layer_desc {

@@ -121,6 +121,8 @@ static int ops_send(void *ctx, uint32_t link, const struct wire_msg *m)
 	int sz = wire_encoded_size(m);
 	if (sz < 0)
 		return sz;
+	nd->st.msgs_out[m->type & 15]++;
+	nd->st.msg_bytes_out[m->type & 15] += (uint64_t)sz;
 	struct msgbuf *b = malloc(sizeof *b + (size_t)sz);
 	if (!b)
 		return LC_ENOMEM;

@@ -36,6 +36,8 @@ struct sim_node_stats {
 	uint64_t lag_n;
 	int last_level_played;
 	uint64_t played_bytes;       /* layer bytes of the segments played */
+	uint64_t msgs_out[16];       /* messages sent, by wire type */
+	uint64_t msg_bytes_out[16];  /* their encoded bytes */
 };
 
 /* latency_us: one-way delay of every link. */

@@ -7,7 +7,12 @@
  * utilisation (innovative block bytes received / upload capacity), the
  * played rate, continuity, start-up and lag.
  *
- *   swarm_sim [-n PEERS] [-t SECONDS] [-s SEED]
+ *   swarm_sim [-n PEERS] [-t SECONDS] [-s SEED] [-b] [-v]
+ *
+ * -b runs swarm_bench's scenario instead (the 320x180 scene's three layers,
+ * source 500 / peers 50-350 kbit/s supply-limited, source 1200 / peers
+ * 200-1400 demand-limited), to compare virtual and real time; -v prints
+ * every peer's figures.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -16,7 +21,28 @@
 #include "simnet.h"
 
 static const uint32_t ladder4[] = { 200, 100, 500, 1200 }; /* cumulative 200/300/800/2000 */
-static const uint32_t ladder1[] = { 2000 };
+
+struct scenario {
+	const uint32_t *ladder;     /* layer rates, kbit/s */
+	int nlayers;
+	uint32_t single;            /* the one-layer encode's rate */
+	uint32_t source_kbps[2];    /* supply-limited, demand-limited */
+	uint32_t mix[2][5];         /* peer uploads, cycled */
+	unsigned nmix;
+};
+
+/* A quarter of the peers below the base layer's rate, a quarter at 4x the
+ * stream. */
+static const struct scenario sc_default = {
+	ladder4, 4, 2000, { 3000, 8000 }, { { 150, 600, 1200, 1800 }, { 150, 1500, 3000, 8000 } }, 4
+};
+static const uint32_t ladder_bench[] = { 86, 27, 193 };
+static const struct scenario sc_bench = {
+	ladder_bench, 3, 306, { 500, 1200 },
+	{ { 50, 100, 150, 225, 350 }, { 200, 400, 600, 900, 1400 } }, 5
+};
+static const struct scenario *sc = &sc_default;
+static bool verbose;
 
 struct result {
 	double rmax_kbps, util, played_kbps, cont_min, startup_p95_ms, lag_p95_ms;
@@ -38,18 +64,17 @@ static void run(unsigned n, bool supply_limited, bool coding, int layers, int se
 		struct result *r)
 {
 	struct simnet *net = simnet_new(seed, 10000);
-	simnet_set_stream(net, layers == 4 ? ladder4 : ladder1, layers, 1000000);
-	/* A stated mix: a quarter of the peers below the base layer's rate,
-	 * a quarter at 4x the stream. */
-	uint32_t us = supply_limited ? 3000 : 8000;
+	if (layers > 1)
+		simnet_set_stream(net, sc->ladder, sc->nlayers, 1000000);
+	else
+		simnet_set_stream(net, &sc->single, 1, 1000000);
+	uint32_t us = sc->source_kbps[!supply_limited];
 	double sum = 0;
 	struct sim_node_cfg c = { .source = true, .coding = coding, .up_kbps = us, .max_level = 7 };
 	simnet_add(net, &c);
 	for (unsigned i = 0; i < n; i++) {
-		static const uint32_t mix_supply[] = { 150, 600, 1200, 1800 };
-		static const uint32_t mix_demand[] = { 150, 1500, 3000, 8000 };
 		c = (struct sim_node_cfg){ .coding = coding, .max_level = 7,
-					   .up_kbps = (supply_limited ? mix_supply : mix_demand)[i % 4] };
+					   .up_kbps = sc->mix[!supply_limited][i % sc->nmix] };
 		sum += c.up_kbps;
 		simnet_add(net, &c);
 	}
@@ -82,6 +107,23 @@ static void run(unsigned n, bool supply_limited, bool coding, int layers, int se
 		played += (double)st.played_bytes * 8 / 1000 / (double)(warm / 1000000 + secs);
 		startup[i - 1] = (double)st.sched.startup_us / 1000;
 		lag[i - 1] = (double)st.lag_us_max / 1000;
+		if (verbose)
+			printf("  peer %2u up %4u used %4.0f L%d cont %.3f stalls %llu dup %llu/%llu "
+			       "late %llu pulls %llu repairs %llu/%llu out %llu/%llu exp %llu L0 %llu/%llu\n",
+			       i, sc->mix[!supply_limited][(i - 1) % sc->nmix],
+			       (double)st.up_bytes * 8 / 1000 / (double)(warm / 1000000 + secs),
+			       st.last_level_played, cont, (unsigned long long)st.sched.stalls,
+			       (unsigned long long)st.sched.blocks_dup,
+			       (unsigned long long)st.sched.blocks_in,
+			       (unsigned long long)st.sched.blocks_late,
+			       (unsigned long long)st.sched.pulls_sent,
+			       (unsigned long long)st.sched.repairs_sent,
+			       (unsigned long long)st.sched.repairs_served,
+			       (unsigned long long)st.sched.bytes_out,
+			       (unsigned long long)st.sched.msg_bytes_out,
+			       (unsigned long long)st.sched.fwd_expired,
+			       (unsigned long long)st.sched.layer[0].gens_done,
+			       (unsigned long long)st.sched.layer[0].gens_missed);
 	}
 	r->util = (double)(useful - useful0) / (simnet_capacity_bytes(net) - cap0);
 	r->played_kbps = played / n;
@@ -94,13 +136,15 @@ int main(int argc, char **argv)
 {
 	int n = 10, secs = 30, c;
 	uint64_t seed = 1;
-	while ((c = getopt(argc, argv, "n:t:s:")) != -1) {
+	while ((c = getopt(argc, argv, "n:t:s:bv")) != -1) {
 		switch (c) {
 		case 'n': n = atoi(optarg); break;
 		case 't': secs = atoi(optarg); break;
 		case 's': seed = strtoull(optarg, NULL, 10); break;
+		case 'b': sc = &sc_bench; break;
+		case 'v': verbose = true; break;
 		default:
-			fprintf(stderr, "usage: swarm_sim [-n PEERS] [-t SECONDS] [-s SEED]\n");
+			fprintf(stderr, "usage: swarm_sim [-n PEERS] [-t SECONDS] [-s SEED] [-b] [-v]\n");
 			return 2;
 		}
 	}
@@ -113,14 +157,14 @@ int main(int argc, char **argv)
 	double util_sl = 0, cont_dl = 1, st95 = 0, lag95 = 0;
 	for (int reg = 0; reg < 2; reg++)
 		for (int coding = 1; coding >= 0; coding--)
-			for (int layers = 4; layers >= 1; layers -= 3) {
+			for (int layers = sc->nlayers; layers >= 1; layers = layers > 1 ? 1 : 0) {
 				struct result r;
 				run((unsigned)n, reg == 0, coding, layers, secs, seed, &r);
 				printf("%-7s %-9s %-6d %8.0f %6.3f %8.0f %6.3f %9.0f %8.0f\n",
 				       reg == 0 ? "supply" : "demand", coding ? "rlnc" : "chunks", layers,
 				       r.rmax_kbps, r.util, r.played_kbps, r.cont_min, r.startup_p95_ms,
 				       r.lag_p95_ms);
-				if (coding && layers == 4) {
+				if (coding && layers > 1) {
 					if (reg == 0)
 						util_sl = r.util;
 					else

@@ -116,6 +116,47 @@ START_TEST(test_supply_limited_utilisation)
 END_TEST
 
 /* Continuity of a node since it joined: segments on time / played. */
+static double continuity(const struct sim_node_stats *st);
+
+/* Descriptors: the source tells its neighbours; peers relay them only to a
+ * neighbour that says (SUBSCRIBE) it has no link to the source. */
+START_TEST(test_descriptor_relay)
+{
+	/* Peers whose upload is mostly taken: what they send back is slow to
+	 * show who heard of a segment already. */
+	struct simnet *net = simnet_new(5, 10000);
+	simnet_set_stream(net, ladder, 2, 1000000);
+	add(net, true, 1200, 0, true);
+	for (int i = 0; i < 6; i++)
+		add(net, false, 300, 0, true);
+	mesh(net);
+	/* Node 7 hears of the stream through peers 1 and 2 only. */
+	int far = add(net, false, 300, 0, true);
+	ck_assert_int_eq(simnet_link(net, 1, far), 0);
+	ck_assert_int_eq(simnet_link(net, 2, far), 0);
+	simnet_run_until(net, 20000000);
+	for (int i = 3; i <= 6; i++) {
+		struct sim_node_stats st;
+		simnet_stats(net, i, &st);
+		ck_assert_uint_eq(st.msgs_out[WIRE_SEGMENT], 0);
+	}
+	uint64_t relayed = 0;
+	for (int i = 1; i <= 2; i++) {
+		struct sim_node_stats st;
+		simnet_stats(net, i, &st);
+		relayed += st.msgs_out[WIRE_SEGMENT];
+	}
+	struct sim_node_stats st;
+	simnet_stats(net, far, &st);
+	/* About one copy per segment (20 s), at most one from each relay. */
+	ck_assert_uint_ge(relayed, 17);
+	ck_assert_uint_le(relayed, 2 * 21);
+	ck_assert_uint_ge(st.sched.segments_played, 15);
+	ck_assert(continuity(&st) >= 0.95);
+	simnet_free(net);
+}
+END_TEST
+
 static double continuity(const struct sim_node_stats *st)
 {
 	const struct sched_stats *s = &st->sched;
@@ -202,6 +243,7 @@ Suite *suite_sched(void)
 	tcase_add_test(tc, test_supply_limited_utilisation);
 	tcase_add_test(tc, test_no_coding);
 	tcase_add_test(tc, test_churn);
+	tcase_add_test(tc, test_descriptor_relay);
 	suite_add_tcase(s, tc);
 	return s;
 }

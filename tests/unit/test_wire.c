@@ -69,7 +69,8 @@ static bool msg_eq(const struct wire_msg *a, const struct wire_msg *b)
 		       !memcmp(a->u.want.bitmap, b->u.want.bitmap, ((size_t)a->u.want.k + 7) / 8);
 	case WIRE_SUBSCRIBE:
 		return a->u.subscribe.level == b->u.subscribe.level &&
-		       a->u.subscribe.cap == b->u.subscribe.cap;
+		       a->u.subscribe.cap == b->u.subscribe.cap &&
+		       a->u.subscribe.flags == b->u.subscribe.flags;
 	case WIRE_SEGMENT: {
 		const struct wire_segment *x = &a->u.segment, *y = &b->u.segment;
 		if (x->segment != y->segment || x->capture_us != y->capture_us ||
@@ -204,7 +205,7 @@ START_TEST(test_golden)
 	ck_assert_uint_eq(n, sizeof pong);
 	ck_assert(!memcmp(buf, pong, n));
 
-	static const uint8_t sub[] = { 0x4c, 0x43, 0x01, 0x07, 0, 0, 0, 2, 0xff, 0x03 };
+	static const uint8_t sub[] = { 0x4c, 0x43, 0x01, 0x07, 0, 0, 0, 3, 0xff, 0x03, 0x00 };
 	n = encode_sample(22);
 	ck_assert_uint_eq(n, sizeof sub);
 	ck_assert(!memcmp(buf, sub, n));
@@ -477,6 +478,10 @@ START_TEST(test_bad_fields_small)
 	PATCH(21, 0, LC_ERANGE, 0xfe);
 	PATCH(21, 0, 0, WIRE_LEVEL_NONE);
 	PATCH(22, 1, LC_ERANGE, 0xff);        /* NONE with cap out of range */
+	PATCH(21, 2, LC_ERANGE, 0x02);        /* unknown flag */
+	PATCH(21, 2, LC_ERANGE, 0x81);
+	PATCH(21, 2, 0, WIRE_SUB_SOURCE_LINK);
+	PATCH(21, 2, 0, 0);
 	/* BYE, sample 31: code 0, reason 2. */
 	PATCH(31, 3, LC_ERANGE, 0);
 	PATCH(31, 3, LC_ERANGE, 0x7f);

@@ -193,6 +193,7 @@ static bool wire_sample(unsigned i, struct wire_msg *m, uint8_t *coef_unit)
 		m->type = WIRE_SUBSCRIBE;
 		m->u.subscribe.level = WIRE_LAYERS_MAX - 1;
 		m->u.subscribe.cap = WIRE_LAYERS_MAX - 1;
+		m->u.subscribe.flags = WIRE_SUB_SOURCE_LINK;
 		return true;
 	case 22:
 		m->type = WIRE_SUBSCRIBE;
