@@ -1407,11 +1407,16 @@ static void maybe_repair(struct sched *s, struct seg *g, int l, int64_t now_us)
 	unsigned rank = nc_dec_rank(gn->dec);
 	unsigned need = gn->k - rank;
 	/* Candidates: neighbours done with it (or holding more than we do),
-	 * the fastest uploaders first, with a random tie-break so that repairs
-	 * spread; the source when nobody else can. */
+	 * those with the most upload to spare first (a relay's is taken by
+	 * what it forwards), with a random tie-break so that repairs spread;
+	 * the source when nobody else can. */
 	int cand[SCHED_MAX_NBRS];
 	uint64_t score[SCHED_MAX_NBRS];
 	int nc = 0;
+	unsigned nd = 0;
+	for (int n = 0; n < SCHED_MAX_NBRS; n++)
+		nd += s->nbr[n].used && !s->nbr[n].is_source;
+	uint64_t relay_bytes = (uint64_t)gn->B * nd;
 	for (int n = 0; n < SCHED_MAX_NBRS; n++) {
 		const struct nbr *nb = &s->nbr[n];
 		if (!nb->used || nb->is_source)
@@ -1419,9 +1424,13 @@ static void maybe_repair(struct sched *s, struct seg *g, int l, int64_t now_us)
 		bool done = nbr_done(nb, g->num, l);
 		if (!done && nbr_rank(nb, g->num, l) <= rank)
 			continue;
+		/* Does it relay (as maybe_pull decides)? */
+		bool relays = relay_bytes * 8000 <= (uint64_t)nb->up_kbps * RELAY_BOUND_US;
+		uint64_t spare = relays ? nb->up_kbps / 8 : nb->up_kbps;
+		if (spare > (1u << 30))
+			spare = 1u << 30;
 		cand[nc] = n;
-		score[nc] = ((uint64_t)done << 62) | ((uint64_t)nb->up_kbps << 20) |
-			    lc_rng_below(&s->rng, 1u << 20);
+		score[nc] = ((uint64_t)done << 62) | (spare << 20) | lc_rng_below(&s->rng, 1u << 20);
 		nc++;
 	}
 	for (int i = 1; i < nc; i++) /* insertion sort, highest score first */
