@@ -12,6 +12,7 @@
 #ifndef LC_APP_H
 #define LC_APP_H
 
+#include <signal.h>
 #include <stdbool.h>
 
 #include "engine/engine.h"
@@ -30,5 +31,10 @@ struct app {
  * process exit status: 0 on a clean quit, 1 if a peer failed to start or
  * stopped on its own, 2 if there is no terminal to draw on. */
 int app_interactive(struct app *a);
+
+/* SIGINT and SIGTERM into *set, blocked in the calling thread (call it
+ * before any thread starts: threads inherit the mask) to be taken with
+ * sigtimedwait; SIGPIPE ignored. */
+void app_block_stop_signals(sigset_t *set);
 
 #endif

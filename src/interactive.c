@@ -25,6 +25,7 @@
 
 struct run {
 	struct app *app;
+	sigset_t stop_signals;   /* SIGINT, SIGTERM: blocked, polled */
 	FILE *log;               /* the log, away from the dashboard's terminal */
 	char log_path[160];
 	struct engine *viewer;
@@ -229,14 +230,10 @@ static void redraw(struct run *r)
 	tui_draw(r->tui);
 }
 
-static bool signalled(void)
+static bool signalled(const struct run *r)
 {
-	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
 	struct timespec zero = { 0, 0 };
-	int sig = sigtimedwait(&sigs, NULL, &zero);
+	int sig = sigtimedwait(&r->stop_signals, NULL, &zero);
 	return sig == SIGINT || sig == SIGTERM;
 }
 
@@ -247,7 +244,7 @@ static void loop(struct run *r)
 		act(r, tui_poll(r->tui, 10));
 		for (int key; r->win && (key = window_poll(r->win));)
 			act(r, action_of_key(key));
-		if (signalled())
+		if (signalled(r))
 			r->quit = true;
 		take_frames(r);
 		present(r);
@@ -310,12 +307,7 @@ int app_interactive(struct app *a)
 		return 2;
 	}
 	log_away(&r);
-	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	app_block_stop_signals(&r.stop_signals);
 
 	a->cfg.decode = a->cfg.display = a->video && !a->cfg.source;
 	int rc = a->demo ? start_demo(&r, err, sizeof err) : 0;

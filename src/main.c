@@ -129,6 +129,15 @@ enum {
 };
 
 static int run_demo(struct app *a, const struct engine_config *cfg);
+void app_block_stop_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
 static int run_headless(struct engine_config *cfg_in, double duration);
 
 int main(int argc, char **argv)
@@ -357,14 +366,9 @@ static int run_headless(struct engine_config *cfg_in, double duration)
 {
 	struct engine_config cfg = *cfg_in;
 
-	/* SIGINT/SIGTERM are taken by sigtimedwait below: block them before
-	 * any thread starts, so that every thread inherits the mask. */
+	/* SIGINT/SIGTERM are taken by sigtimedwait below. */
 	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	app_block_stop_signals(&sigs);
 
 	struct engine *e;
 	char err[256];

@@ -196,6 +196,23 @@ static uint64_t up_Bps(const struct sched *s)
 
 /* ---- segments and generations ---------------------------------------- */
 
+/* Neighbours other than the source. */
+static unsigned peer_nbrs(const struct sched *s)
+{
+	unsigned nd = 0;
+	for (int n = 0; n < SCHED_MAX_NBRS; n++)
+		nd += s->nbr[n].used && !s->nbr[n].is_source;
+	return nd;
+}
+
+/* Does a peer with this upload relay blocks of B bytes to nd neighbours,
+ * each block to all of them within RELAY_BOUND_US? (Else it relays none:
+ * a forwarded block would come too late to be of use.) */
+static bool relays_blocks(uint64_t B, unsigned nd, uint64_t up_kbps)
+{
+	return B * nd * 8000 <= up_kbps * RELAY_BOUND_US;
+}
+
 static struct seg *seg_find(const struct sched *s, uint32_t num)
 {
 	const struct seg *g = &s->seg[num % SCHED_WINDOW];
@@ -661,9 +678,7 @@ static struct gen *source_gen(struct sched *s, unsigned i, int l, int64_t now_us
 /* Source: the neighbours a relay forwards to (about as many as ours). */
 static unsigned relay_fanout(const struct sched *s)
 {
-	unsigned nd = 0;
-	for (int n = 0; n < SCHED_MAX_NBRS; n++)
-		nd += s->nbr[n].used && !s->nbr[n].is_source;
+	unsigned nd = peer_nbrs(s);
 	return nd > 1 ? nd - 1 : 1;
 }
 
@@ -1335,8 +1350,7 @@ static void maybe_pull(struct sched *s, int64_t now_us)
 		if (relay_level >= d->desc.nlayers)
 			relay_level = d->desc.nlayers - 1;
 		while (relay_level >= 0 &&
-		       (uint64_t)d->desc.layer[relay_level].block_size * nd * 1000000 >
-			       up_Bps(s) * RELAY_BOUND_US)
+		       !relays_blocks(d->desc.layer[relay_level].block_size, nd, up_Bps(s) / 125))
 			relay_level--;
 		if (relay_level < 0)
 			return;
@@ -1413,10 +1427,7 @@ static void maybe_repair(struct sched *s, struct seg *g, int l, int64_t now_us)
 	int cand[SCHED_MAX_NBRS];
 	uint64_t score[SCHED_MAX_NBRS];
 	int nc = 0;
-	unsigned nd = 0;
-	for (int n = 0; n < SCHED_MAX_NBRS; n++)
-		nd += s->nbr[n].used && !s->nbr[n].is_source;
-	uint64_t relay_bytes = (uint64_t)gn->B * nd;
+	unsigned nd = peer_nbrs(s);
 	for (int n = 0; n < SCHED_MAX_NBRS; n++) {
 		const struct nbr *nb = &s->nbr[n];
 		if (!nb->used || nb->is_source)
@@ -1424,9 +1435,8 @@ static void maybe_repair(struct sched *s, struct seg *g, int l, int64_t now_us)
 		bool done = nbr_done(nb, g->num, l);
 		if (!done && nbr_rank(nb, g->num, l) <= rank)
 			continue;
-		/* Does it relay (as maybe_pull decides)? */
-		bool relays = relay_bytes * 8000 <= (uint64_t)nb->up_kbps * RELAY_BOUND_US;
-		uint64_t spare = relays ? nb->up_kbps / 8 : nb->up_kbps;
+		uint64_t spare = relays_blocks(gn->B, nd, nb->up_kbps) ? nb->up_kbps / 8
+								       : nb->up_kbps;
 		if (spare > (1u << 30))
 			spare = 1u << 30;
 		cand[nc] = n;

@@ -68,14 +68,14 @@ static const struct glyph {
 	{ 'Z', { 0x1F, 0x01, 0x02, 0x04, 0x08, 0x10, 0x1F } },
 };
 
-static const uint8_t *glyph_rows(char c)
+const uint8_t *video_glyph(char c)
 {
 	if (c >= 'a' && c <= 'z')
 		c = (char)(c - 'a' + 'A');
 	for (size_t i = 0; i < sizeof font / sizeof font[0]; i++)
 		if (font[i].c == c)
 			return font[i].row;
-	return glyph_rows('?');
+	return video_glyph('?');
 }
 
 static void fill_rect(struct video_frame *f, int x, int y, int w, int h, uint8_t luma)
@@ -115,7 +115,7 @@ void video_draw_text(struct video_frame *f, int x, int y, int scale, uint8_t lum
 	for (; *text; text++, x += 6 * scale) {
 		if (x >= f->width)
 			break;
-		const uint8_t *rows = glyph_rows(*text);
+		const uint8_t *rows = video_glyph(*text);
 		for (int r = 0; r < 7; r++)
 			for (int c = 0; c < 5; c++)
 				if (rows[r] & (0x10 >> c))

@@ -148,6 +148,10 @@ bool video_src_needs_pacing(const struct video_src *s);
 void video_src_close(struct video_src *s);
 
 /* Draw the test scene for frame `number` at time wall_us into f. */
+/* The 5x7 font of the test scene's text (one byte per row, bit 4 = the
+ * leftmost column); lower case as upper, an unknown character as '?'. */
+const uint8_t *video_glyph(char c);
+
 void video_pattern_draw(struct video_frame *f, uint64_t number, int fps_num, int fps_den,
 			int64_t wall_us);
 /* Draw text (ASCII 32..126, built-in 5x7 font) scaled by `scale`. */

@@ -42,15 +42,7 @@ fail() {
 	exit 1
 }
 
-# wait_for SECONDS COMMAND...: poll COMMAND every 0.2 s until it succeeds.
-wait_for() {
-	local end=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ "$SECONDS" -ge "$end" ] && return 1
-		sleep 0.2
-	done
-}
+. "$(dirname "$0")/wait_for.sh"
 
 shows() { screen | grep -q -- "$1"; }
 lacks() { ! screen | grep -q -- "$1"; }

@@ -47,15 +47,7 @@ fail() {
 	exit 1
 }
 
-# wait_for SECONDS COMMAND...: poll COMMAND every 0.2 s until it succeeds.
-wait_for() {
-	local end=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ "$SECONDS" -ge "$end" ] && return 1
-		sleep 0.2
-	done
-}
+. "$(dirname "$0")/wait_for.sh"
 
 start_xvfb() {
 	Xvfb -displayfd 3 -screen 0 1280x800x24 -nolisten tcp 3>"$tmp/display" \
