@@ -109,12 +109,13 @@ static void run(unsigned n, bool supply_limited, bool coding, int layers, int se
 		lag[i - 1] = (double)st.lag_us_max / 1000;
 		if (verbose)
 			printf("  peer %2u up %4u used %4.0f L%d cont %.3f stalls %llu dup %llu/%llu "
-			       "late %llu pulls %llu repairs %llu/%llu out %llu/%llu exp %llu L0 %llu/%llu\n",
+			       "(after done %llu) late %llu pulls %llu repairs %llu/%llu out %llu/%llu exp %llu L0 %llu/%llu\n",
 			       i, sc->mix[!supply_limited][(i - 1) % sc->nmix],
 			       (double)st.up_bytes * 8 / 1000 / (double)(warm / 1000000 + secs),
 			       st.last_level_played, cont, (unsigned long long)st.sched.stalls,
 			       (unsigned long long)st.sched.blocks_dup,
 			       (unsigned long long)st.sched.blocks_in,
+			       (unsigned long long)st.sched.blocks_after_done,
 			       (unsigned long long)st.sched.blocks_late,
 			       (unsigned long long)st.sched.pulls_sent,
 			       (unsigned long long)st.sched.repairs_sent,
