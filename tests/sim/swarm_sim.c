@@ -109,7 +109,8 @@ static void run(unsigned n, bool supply_limited, bool coding, int layers, int se
 		lag[i - 1] = (double)st.lag_us_max / 1000;
 		if (verbose)
 			printf("  peer %2u up %4u used %4.0f L%d cont %.3f stalls %llu dup %llu/%llu "
-			       "(after done %llu) late %llu pulls %llu repairs %llu/%llu out %llu/%llu exp %llu L0 %llu/%llu\n",
+			       "(after done %llu) late %llu pulls %llu repairs %llu/%llu "
+			       "out %llu/%llu exp %llu L0 %llu/%llu\n",
 			       i, sc->mix[!supply_limited][(i - 1) % sc->nmix],
 			       (double)st.up_bytes * 8 / 1000 / (double)(warm / 1000000 + secs),
 			       st.last_level_played, cont, (unsigned long long)st.sched.stalls,
