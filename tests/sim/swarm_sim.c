@@ -7,12 +7,14 @@
  * utilisation (innovative block bytes received / upload capacity), the
  * played rate, continuity, start-up and lag.
  *
- *   swarm_sim [-n PEERS] [-t SECONDS] [-s SEED] [-b] [-v]
+ *   swarm_sim [-n PEERS] [-t SECONDS] [-s SEED] [-b] [-f] [-v]
  *
  * -b runs swarm_bench's scenario instead (the 320x180 scene's three layers,
  * source 500 / peers 50-350 kbit/s supply-limited, source 1200 / peers
- * 200-1400 demand-limited), to compare virtual and real time; -v prints
- * every peer's figures.
+ * 200-1400 demand-limited), to compare virtual and real time; -f makes the
+ * peers a flash crowd (they join 50 ms apart while the source streams, as in
+ * swarm_bench; else all are there from the start); -v prints every peer's
+ * figures.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -42,7 +44,7 @@ static const struct scenario sc_bench = {
 	{ { 50, 100, 150, 225, 350 }, { 200, 400, 600, 900, 1400 } }, 5
 };
 static const struct scenario *sc = &sc_default;
-static bool verbose;
+static bool verbose, flash;
 
 struct result {
 	double rmax_kbps, util, played_kbps, cont_min, startup_p95_ms, lag_p95_ms;
@@ -72,13 +74,21 @@ static void run(unsigned n, bool supply_limited, bool coding, int layers, int se
 	double sum = 0;
 	struct sim_node_cfg c = { .source = true, .coding = coding, .up_kbps = us, .max_level = 7 };
 	simnet_add(net, &c);
+	/* A flash crowd: the source streams alone, then the peers come 50 ms
+	 * apart, each linking to everyone there (as swarm_bench starts them). */
+	if (flash)
+		simnet_run_until(net, 3300000);
 	for (unsigned i = 0; i < n; i++) {
 		c = (struct sim_node_cfg){ .coding = coding, .max_level = 7,
 					   .up_kbps = sc->mix[!supply_limited][i % sc->nmix] };
 		sum += c.up_kbps;
-		simnet_add(net, &c);
+		int id = simnet_add(net, &c);
+		for (int a = 0; flash && a < id; a++)
+			simnet_link(net, a, id);
+		if (flash)
+			simnet_run_until(net, 3300000 + (int64_t)(i + 1) * 50000);
 	}
-	for (unsigned a = 0; a <= n; a++)
+	for (unsigned a = 0; !flash && a <= n; a++)
 		for (unsigned b = a + 1; b <= n; b++)
 			simnet_link(net, (int)a, (int)b);
 	r->rmax_kbps = (double)us < (us + sum) / n ? us : (us + sum) / n;
@@ -108,13 +118,13 @@ static void run(unsigned n, bool supply_limited, bool coding, int layers, int se
 		startup[i - 1] = (double)st.sched.startup_us / 1000;
 		lag[i - 1] = (double)st.lag_us_max / 1000;
 		if (verbose)
-			printf("  peer %2u up %4u used %4.0f L%d cont %.3f stalls %llu dup %llu/%llu "
-			       "(after done %llu) late %llu pulls %llu repairs %llu/%llu "
+			printf("  peer %2u up %4u used %4.0f L%d cont %.3f stalls %llu start %4.0f "
+			       "dup %llu/%llu (after done %llu) late %llu pulls %llu repairs %llu/%llu "
 			       "out %llu/%llu exp %llu L0 %llu/%llu\n",
 			       i, sc->mix[!supply_limited][(i - 1) % sc->nmix],
 			       (double)st.up_bytes * 8 / 1000 / (double)(warm / 1000000 + secs),
 			       st.last_level_played, cont, (unsigned long long)st.sched.stalls,
-			       (unsigned long long)st.sched.blocks_dup,
+			       startup[i - 1], (unsigned long long)st.sched.blocks_dup,
 			       (unsigned long long)st.sched.blocks_in,
 			       (unsigned long long)st.sched.blocks_after_done,
 			       (unsigned long long)st.sched.blocks_late,
@@ -127,6 +137,23 @@ static void run(unsigned n, bool supply_limited, bool coding, int layers, int se
 			       (unsigned long long)st.sched.layer[0].gens_done,
 			       (unsigned long long)st.sched.layer[0].gens_missed);
 	}
+	if (verbose) {
+		/* What the peers' upload carried, by message type. */
+		uint64_t by[16] = { 0 }, all = 0;
+		for (unsigned i = 1; i <= n; i++) {
+			struct sim_node_stats st;
+			simnet_stats(net, (int)i, &st);
+			for (int t = 1; t <= WIRE_TYPE_MAX; t++) {
+				by[t] += st.msg_bytes_out[t];
+				all += st.msg_bytes_out[t];
+			}
+		}
+		printf("  peers' upload by message type:");
+		for (int t = 1; t <= WIRE_TYPE_MAX; t++)
+			if (by[t])
+				printf(" %s %.1f%%", wire_type_name(t), 100.0 * (double)by[t] / (double)all);
+		printf("\n");
+	}
 	r->util = (double)(useful - useful0) / (simnet_capacity_bytes(net) - cap0);
 	r->played_kbps = played / n;
 	r->startup_p95_ms = p95(startup, n);
@@ -138,15 +165,16 @@ int main(int argc, char **argv)
 {
 	int n = 10, secs = 30, c;
 	uint64_t seed = 1;
-	while ((c = getopt(argc, argv, "n:t:s:bv")) != -1) {
+	while ((c = getopt(argc, argv, "n:t:s:bfv")) != -1) {
 		switch (c) {
 		case 'n': n = atoi(optarg); break;
 		case 't': secs = atoi(optarg); break;
 		case 's': seed = strtoull(optarg, NULL, 10); break;
 		case 'b': sc = &sc_bench; break;
+		case 'f': flash = true; break;
 		case 'v': verbose = true; break;
 		default:
-			fprintf(stderr, "usage: swarm_sim [-n PEERS] [-t SECONDS] [-s SEED] [-b] [-v]\n");
+			fprintf(stderr, "usage: swarm_sim [-n PEERS] [-t SECONDS] [-s SEED] [-b] [-f] [-v]\n");
 			return 2;
 		}
 	}
