@@ -45,6 +45,7 @@ static const struct scenario sc_bench = {
 };
 static const struct scenario *sc = &sc_default;
 static bool verbose, flash;
+#define FLASH_START_US 3300000 /* -f: the first peer joins (mid-segment) */
 
 struct result {
 	double rmax_kbps, util, played_kbps, cont_min, startup_p95_ms, lag_p95_ms;
@@ -77,7 +78,7 @@ static void run(unsigned n, bool supply_limited, bool coding, int layers, int se
 	/* A flash crowd: the source streams alone, then the peers come 50 ms
 	 * apart, each linking to everyone there (as swarm_bench starts them). */
 	if (flash)
-		simnet_run_until(net, 3300000);
+		simnet_run_until(net, FLASH_START_US);
 	for (unsigned i = 0; i < n; i++) {
 		c = (struct sim_node_cfg){ .coding = coding, .max_level = 7,
 					   .up_kbps = sc->mix[!supply_limited][i % sc->nmix] };
@@ -86,7 +87,7 @@ static void run(unsigned n, bool supply_limited, bool coding, int layers, int se
 		for (int a = 0; flash && a < id; a++)
 			simnet_link(net, a, id);
 		if (flash)
-			simnet_run_until(net, 3300000 + (int64_t)(i + 1) * 50000);
+			simnet_run_until(net, FLASH_START_US + (int64_t)(i + 1) * 50000);
 	}
 	for (unsigned a = 0; !flash && a <= n; a++)
 		for (unsigned b = a + 1; b <= n; b++)
@@ -103,6 +104,7 @@ static void run(unsigned n, bool supply_limited, bool coding, int layers, int se
 	}
 	simnet_run_until(net, warm + (int64_t)secs * 1000000);
 	uint64_t useful = 0;
+	uint64_t by[WIRE_TYPE_MAX + 1] = { 0 }, all = 0; /* the peers' upload by message type */
 	double played = 0, startup[64], lag[64];
 	r->cont_min = 1;
 	for (unsigned i = 1; i <= n; i++) {
@@ -116,6 +118,10 @@ static void run(unsigned n, bool supply_limited, bool coding, int layers, int se
 			r->cont_min = cont;
 		played += (double)st.played_bytes * 8 / 1000 / (double)(warm / 1000000 + secs);
 		startup[i - 1] = (double)st.sched.startup_us / 1000;
+		for (int t = 1; t <= WIRE_TYPE_MAX; t++) {
+			by[t] += st.msg_bytes_out[t];
+			all += st.msg_bytes_out[t];
+		}
 		lag[i - 1] = (double)st.lag_us_max / 1000;
 		if (verbose)
 			printf("  peer %2u up %4u used %4.0f L%d cont %.3f stalls %llu start %4.0f "
@@ -138,16 +144,6 @@ static void run(unsigned n, bool supply_limited, bool coding, int layers, int se
 			       (unsigned long long)st.sched.layer[0].gens_missed);
 	}
 	if (verbose) {
-		/* What the peers' upload carried, by message type. */
-		uint64_t by[16] = { 0 }, all = 0;
-		for (unsigned i = 1; i <= n; i++) {
-			struct sim_node_stats st;
-			simnet_stats(net, (int)i, &st);
-			for (int t = 1; t <= WIRE_TYPE_MAX; t++) {
-				by[t] += st.msg_bytes_out[t];
-				all += st.msg_bytes_out[t];
-			}
-		}
 		printf("  peers' upload by message type:");
 		for (int t = 1; t <= WIRE_TYPE_MAX; t++)
 			if (by[t])
