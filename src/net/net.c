@@ -67,6 +67,8 @@ struct net_link {
 	size_t qbytes;
 	unsigned qmsgs;
 	bool waiting_tokens;
+	bool in_line;           /* in the upload limit's line */
+	struct net_link *line_next;
 	bool want_drain;
 	/* receive */
 	struct lc_buf rx;
@@ -113,6 +115,10 @@ struct net {
 	struct net_dial *dials;
 	struct lc_tb tb;
 	uint32_t upload_kbps;
+	/* Links that found the bucket dry take turns, first come first
+	 * served; `turn` is the one woken to write next. */
+	struct net_link *line_head, *line_tail, *turn;
+	int64_t turn_us;
 	struct lc_tb rx_tb;      /* download limit */
 	uint32_t download_kbps;
 	bool rx_paused;
@@ -319,6 +325,68 @@ static struct net_link *link_new(struct net *n, struct lws *wsi, struct net_dial
 	return l;
 }
 
+/*
+ * The upload limit's line. Without it, every link waiting for tokens was
+ * woken at once and the first writable callback took them, so the links
+ * served first by libwebsockets could starve the others (a newcomer's
+ * handshake waited behind another link's blocks for hundreds of ms).
+ */
+static void line_push(struct net *n, struct net_link *l)
+{
+	l->waiting_tokens = true;
+	if (l->in_line || n->turn == l)
+		return;
+	l->in_line = true;
+	l->line_next = NULL;
+	if (n->line_tail)
+		n->line_tail->line_next = l;
+	else
+		n->line_head = l;
+	n->line_tail = l;
+}
+
+static struct net_link *line_pop(struct net *n)
+{
+	struct net_link *l = n->line_head;
+	if (!l)
+		return NULL;
+	n->line_head = l->line_next;
+	if (!n->line_head)
+		n->line_tail = NULL;
+	l->in_line = false;
+	l->line_next = NULL;
+	return l;
+}
+
+static void line_remove(struct net *n, struct net_link *l)
+{
+	struct net_link **pp = &n->line_head, *prev = NULL;
+	while (*pp && *pp != l) {
+		prev = *pp;
+		pp = &(*pp)->line_next;
+	}
+	if (*pp) {
+		*pp = l->line_next;
+		if (n->line_tail == l)
+			n->line_tail = prev;
+	}
+	l->in_line = false;
+	l->line_next = NULL;
+	if (n->turn == l)
+		n->turn = NULL;
+}
+
+/* Wake the pacer when the bucket has tokens again (at least 1 ms on). */
+static void pacer_arm(struct net *n, bool restart)
+{
+	if (!restart && lc_timer_active(n->pacer))
+		return;
+	int64_t us = lc_tb_wait_us(&n->tb, 1, lc_now_us());
+	if (us < 1000)
+		us = 1000;
+	lc_timer_start(n->pacer, (double)us / 1e6, 0);
+}
+
 static void dial_schedule(struct net_dial *d, bool failed);
 static void destroy_soon(struct net *n);
 
@@ -349,6 +417,10 @@ static void link_finish(struct net_link *l, int code, const char *reason)
 		n->st.links_accepted--;
 	struct net_dial *d = l->dial;
 	bool short_lived = lc_now_us() - l->open_us < 5000000;
+	bool had_turn = n->turn == l;
+	line_remove(n, l);
+	if (had_turn && n->line_head && !n->freeing)
+		pacer_arm(n, true);
 	queue_drop(l);
 	lc_buf_free(&l->rx);
 	free(l);
@@ -530,26 +602,35 @@ static void on_pong(struct net_link *l, const uint8_t *in, size_t len)
 	l->srtt_us = l->srtt_us < 0 ? rtt : l->srtt_us + (rtt - l->srtt_us) / 8;
 }
 
-static void pacer_arm(struct net *n)
+#define TURN_US 20000 /* a link woken for its turn that does not write loses it */
+
+/* Wake the link whose turn it is (the head of the line if none is). */
+static void line_serve(struct net *n, int64_t now)
 {
-	if (lc_timer_active(n->pacer))
-		return;
-	int64_t us = lc_tb_wait_us(&n->tb, 1, lc_now_us());
-	if (us < 1000)
-		us = 1000;
-	lc_timer_start(n->pacer, (double)us / 1e6, 0);
+	if (!n->turn) {
+		n->turn = line_pop(n);
+		if (!n->turn)
+			return;
+		n->turn_us = now;
+	}
+	n->turn->waiting_tokens = false;
+	link_wake(n->turn);
+	/* Come back if its turn passes unused. */
+	lc_timer_start(n->pacer, (double)TURN_US / 1e6, 0);
 }
 
 static void pacer_cb(struct lc_timer *t, void *arg)
 {
 	(void)t;
 	struct net *n = arg;
-	for (struct net_link *l = n->links; l; l = l->next) {
-		if (l->waiting_tokens) {
-			l->waiting_tokens = false;
-			link_wake(l);
-		}
+	int64_t now = lc_now_us();
+	if (n->turn && now - n->turn_us > TURN_US) {
+		/* Its socket is full, say: to the back of the line. */
+		struct net_link *l = n->turn;
+		n->turn = NULL;
+		line_push(n, l);
 	}
+	line_serve(n, now);
 }
 
 static int on_writable(struct net_link *l, struct lws *wsi)
@@ -572,17 +653,42 @@ static int on_writable(struct net_link *l, struct lws *wsi)
 		return 0;
 	}
 	struct msg *m = l->qhead;
-	if (!m || l->waiting_tokens)
+	if (l->waiting_tokens)
 		return 0;
+	if (!m) {
+		if (n->turn == l) { /* nothing to write after all: pass the turn */
+			n->turn = NULL;
+			if (n->line_head)
+				pacer_arm(n, true);
+		}
+		return 0;
+	}
 	if (n->tb.rate) {
 		/* Debt model: write while the balance is positive, charge the
-		 * whole message; the long-run rate is exact for any size. */
-		if (lc_tb_avail(&n->tb, now) <= 0) {
-			l->waiting_tokens = true;
-			pacer_arm(n);
+		 * whole message; the long-run rate is exact for any size. Links
+		 * waiting in line go first. */
+		bool mine = n->turn == l || (!n->turn && !n->line_head);
+		if (!mine || lc_tb_avail(&n->tb, now) <= 0) {
+			if (n->turn == l) {
+				l->waiting_tokens = true;
+				pacer_arm(n, true);
+			} else {
+				line_push(n, l);
+				pacer_arm(n, false);
+			}
 			return 0;
 		}
 		lc_tb_charge(&n->tb, m->len + WS_HDR_EST, now);
+		if (n->turn == l)
+			n->turn = NULL;
+		if (n->line_head) {
+			/* The next in line: now if tokens are left, else when
+			 * they come. */
+			if (lc_tb_avail(&n->tb, now) > 0)
+				line_serve(n, now);
+			else
+				pacer_arm(n, true);
+		}
 	}
 	int w = lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_BINARY);
 	if (w < (int)m->len)

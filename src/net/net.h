@@ -32,6 +32,8 @@
  * An optional upload limit (kbit/s, a token bucket shared by every link)
  * paces the writes with a timer; the bucket may go into debt by one
  * message, so large messages never stall and the long-run rate is exact.
+ * Links that find the bucket dry take turns, first come first served, so a
+ * busy link never starves the others (a new link's handshake, say).
  *
  * Liveness: net sends a WebSocket ping with a timestamp every
  * ping_interval; the pong gives the RTT. A link on which nothing at all

@@ -758,6 +758,63 @@ START_TEST(test_dial_backoff_and_oversize)
 }
 END_TEST
 
+static bool got_one(void *arg) { return ((struct tpeer *)arg)->rx_msgs > 0; }
+
+struct rx_wait {
+	const uint64_t *a, *b; /* until *a >= want_a or (b) *b >= want_b */
+	uint64_t want_a, want_b;
+};
+
+static bool rx_reached(void *arg)
+{
+	const struct rx_wait *w = arg;
+	return *w->a >= w->want_a || (w->b && *w->b >= w->want_b);
+}
+
+/* Under the upload limit, links take turns: a link opened while another
+ * keeps the bucket dry gets its first message through after a few of the
+ * other's (not after the other's whole backlog), and then its share. */
+START_TEST(test_upload_cap_turns)
+{
+	struct lc_loop *loop = lc_loop_new();
+	struct tpeer a = { 0 }, b = { 0 }, r = { 0 };
+	struct net_config c;
+	tp_config(&b, &c);
+	tp_start(loop, &b, &c);
+	tp_config(&r, &c);
+	tp_start(loop, &r, &c);
+	tp_config(&a, &c);
+	c.upload_kbps = 400; /* 50 kB/s: 1 kB messages 20 ms apart */
+	c.sendq_bytes = 64 * 1024;
+	a.fill_size = 1000;
+	a.id = 3;
+	tp_start(loop, &a, &c);
+	ck_assert_int_eq(net_dial(a.net, "127.0.0.1", b.port, NULL), 0);
+	ck_assert(wait_count(loop, &a.opens, 1, 5));
+	ck_assert(wait_count(loop, &b.opens, 1, 5));
+	/* The first link has the bucket to itself for a while. */
+	struct rx_wait w = { &b.rx_msgs, NULL, b.rx_msgs + 20, 0 };
+	ck_assert(run_until(loop, rx_reached, &w, 5));
+	ck_assert_int_eq(net_dial(a.net, "127.0.0.1", r.port, NULL), 0);
+	ck_assert(wait_count(loop, &a.opens, 2, 5));
+	uint64_t b_at_open = b.rx_msgs;
+	ck_assert(run_until(loop, got_one, &r, 5));
+	ck_assert_msg(b.rx_msgs - b_at_open <= 4, "%llu messages on the old link first",
+		      (unsigned long long)(b.rx_msgs - b_at_open));
+	/* From then on, turn about. */
+	uint64_t b0 = b.rx_msgs, r0 = r.rx_msgs;
+	w = (struct rx_wait){ &r.rx_msgs, &b.rx_msgs, r0 + 30, b0 + 60 };
+	ck_assert(run_until(loop, rx_reached, &w, 5));
+	uint64_t db = b.rx_msgs - b0, dr = r.rx_msgs - r0;
+	ck_assert_msg(dr * 10 >= db * 8 && db * 10 >= dr * 8, "shares %llu / %llu",
+		      (unsigned long long)db, (unsigned long long)dr);
+	net_free(a.net);
+	net_free(b.net);
+	net_free(r.net);
+	lc_loop_free(loop);
+}
+END_TEST
+
 /* The shared upload limit: one sender, two links kept full; what arrives
  * over 10 s is within 5% of the cap. */
 START_TEST(test_upload_cap)
@@ -1257,6 +1314,7 @@ Suite *suite_net(void)
 	tcase_add_test(tc, test_queue_drain_rtt_shutdown);
 	tcase_add_test(tc, test_dial_backoff_and_oversize);
 	tcase_add_test(tc, test_upload_cap);
+	tcase_add_test(tc, test_upload_cap_turns);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("hostile");
 	tcase_set_timeout(tc, 60);
