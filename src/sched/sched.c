@@ -21,6 +21,9 @@
 #define DEFAULT_UP_KBPS 1000000
 #define SCHED_MAX_BLOCK 4096
 #define RELAY_BOUND_US 1200000  /* longest a forwarded block may take to relay */
+#define BLOCK_FLOOR 512         /* the smallest block the source picks ... */
+#define BLOCK_CEIL 1024         /* ... and the largest floor for a generation's blocks */
+#define RELAY_SHARE 90          /* % of the peers' upload that should be able to relay */
 
 struct gen {
 	bool live;
@@ -170,14 +173,14 @@ void sched_config_default(struct sched_config *c)
 	c->seed = 1;
 }
 
-void sched_pick_block(size_t len, uint32_t *block_size, uint16_t *k)
+void sched_pick_block(size_t len, uint32_t min_block, uint32_t *block_size, uint16_t *k)
 {
-	/* Near SCHED_TARGET_K blocks of 1 KiB .. SCHED_MAX_BLOCK: small
-	 * enough that a relay forwards one to a few dozen neighbours quickly;
-	 * k grows past the target for big layers. */
+	/* Near SCHED_TARGET_K blocks of min_block .. SCHED_MAX_BLOCK bytes:
+	 * small enough that a relay forwards one to a few dozen neighbours
+	 * quickly; k grows past the target for big layers. */
 	size_t b = (len + SCHED_TARGET_K - 1) / SCHED_TARGET_K;
-	if (b < 1024)
-		b = 1024;
+	if (b < min_block)
+		b = min_block;
 	if (b > SCHED_MAX_BLOCK)
 		b = SCHED_MAX_BLOCK;
 	if (len && (len + b - 1) / b > WIRE_K_MAX)
@@ -1269,6 +1272,45 @@ int sched_on_message(struct sched *s, uint32_t link, const struct wire_msg *m, i
 
 /* ---- source ------------------------------------------------------------------ */
 
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The floor of the block size for a new segment. A forwarded block must
+ * reach every neighbour of its relay within RELAY_BOUND_US, else the relay
+ * takes none (relays_blocks), and its upload serves repairs only. The more
+ * neighbours and the slower the peers, the smaller a block must be for most
+ * of the swarm's upload to relay; a smaller block costs more in headers and
+ * coefficients. So: the largest floor (BLOCK_FLOOR..BLOCK_CEIL) at which
+ * the peers holding RELAY_SHARE % of the peers' advertised upload relay.
+ */
+static uint32_t source_min_block(const struct sched *s)
+{
+	uint32_t up[SCHED_MAX_NBRS];
+	unsigned n = 0;
+	uint64_t total = 0;
+	for (int i = 0; i < SCHED_MAX_NBRS; i++) {
+		const struct nbr *nb = &s->nbr[i];
+		if (nb->used && !nb->is_source && nb->up_kbps) {
+			up[n++] = nb->up_kbps;
+			total += nb->up_kbps;
+		}
+	}
+	if (n < 2)
+		return BLOCK_CEIL;
+	qsort(up, n, sizeof up[0], cmp_u32);
+	/* Leave out the slowest peers, up to 100 - RELAY_SHARE % of the upload. */
+	uint64_t left = 0;
+	unsigned i = 0;
+	while (i + 1 < n && (left + up[i]) * 100 <= total * (100 - RELAY_SHARE))
+		left += up[i++];
+	uint64_t b = (uint64_t)up[i] * RELAY_BOUND_US / 8000 / relay_fanout(s);
+	return b < BLOCK_FLOOR ? BLOCK_FLOOR : b > BLOCK_CEIL ? BLOCK_CEIL : (uint32_t)b;
+}
+
 int sched_add_segment(struct sched *s, struct wire_segment *desc, const uint8_t *const *payload,
 		      int64_t now_us)
 {
@@ -1277,11 +1319,12 @@ int sched_add_segment(struct sched *s, struct wire_segment *desc, const uint8_t 
 		return LC_EINVAL;
 	if (s->any_seg && desc->segment <= s->newest)
 		return LC_EINVAL;
+	uint32_t min_block = source_min_block(s);
 	for (int l = 0; l < desc->nlayers; l++) {
 		struct wire_layer_desc *ld = &desc->layer[l];
 		if (!ld->size)
 			return LC_EINVAL; /* an empty layer cannot be a generation */
-		sched_pick_block(ld->size, &ld->block_size, &ld->k);
+		sched_pick_block(ld->size, min_block, &ld->block_size, &ld->k);
 		ld->hash = wire_hash64(payload[l], ld->size);
 	}
 	struct seg *g = seg_get(s, desc->segment, now_us);

@@ -109,8 +109,9 @@ void sched_free(struct sched *s);
  * payload per layer. The scheduler copies what it needs. */
 int sched_add_segment(struct sched *s, struct wire_segment *desc, const uint8_t *const *payload,
 		      int64_t now_us);
-/* Pick B and k for a layer of len bytes. */
-void sched_pick_block(size_t len, uint32_t *block_size, uint16_t *k);
+/* Pick B (at least min_block bytes, unless the layer is shorter) and k for
+ * a layer of len bytes. */
+void sched_pick_block(size_t len, uint32_t min_block, uint32_t *block_size, uint16_t *k);
 
 /* Neighbours, as the swarm accepts and drops them. */
 int sched_nbr_up(struct sched *s, uint32_t link, bool is_source, uint32_t up_kbps, int64_t now_us);

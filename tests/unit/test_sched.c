@@ -115,6 +115,60 @@ START_TEST(test_supply_limited_utilisation)
 }
 END_TEST
 
+static int nop_send(void *ctx, uint32_t link, const struct wire_msg *m)
+{
+	(void)ctx;
+	(void)link;
+	(void)m;
+	return 0;
+}
+
+static size_t nop_room(void *ctx, uint32_t link)
+{
+	(void)ctx;
+	(void)link;
+	return 1 << 20;
+}
+
+/* The base layer's block size at a source with n peers of the bench's
+ * upload mix (50, 100, 150, 225, 350 kbit/s). */
+static uint32_t base_block(unsigned n)
+{
+	static const uint32_t mix[5] = { 50, 100, 150, 225, 350 };
+	struct sched_config cfg;
+	sched_config_default(&cfg);
+	cfg.source = true;
+	cfg.up_kbps = 500;
+	struct sched_ops ops = { .send = nop_send, .room = nop_room };
+	struct sched *s;
+	ck_assert_int_eq(sched_new(&s, &cfg, &ops, 0), 0);
+	for (unsigned i = 0; i < n; i++)
+		ck_assert_int_eq(sched_nbr_up(s, i + 1, false, mix[i % 5], 0), 0);
+	static uint8_t data[10750];
+	const uint8_t *payload[1] = { data };
+	struct wire_segment d = { .segment = 1, .nlayers = 1, .duration_us = 1000000 };
+	d.layer[0].size = sizeof data;
+	ck_assert_int_eq(sched_add_segment(s, &d, payload, 0), 0);
+	ck_assert_uint_eq(d.layer[0].k, (sizeof data + d.layer[0].block_size - 1) /
+						d.layer[0].block_size);
+	sched_free(s);
+	return d.layer[0].block_size;
+}
+
+/* Blocks shrink as the mesh grows, so that the peers with 90 % of the
+ * upload still relay a block to all their neighbours within 1.2 s: at 30
+ * peers a 100 kbit/s peer relays to 29 (B <= 517); at 10 the floor stays
+ * at 1 KiB (header overhead); never under 512 bytes. */
+START_TEST(test_block_floor)
+{
+	ck_assert_uint_eq(base_block(10), 1024);
+	uint32_t b30 = base_block(30);
+	ck_assert_uint_ge(b30, 512);
+	ck_assert_uint_le((uint64_t)b30 * 29 * 8000, 100ull * 1200000);
+	ck_assert_uint_eq(base_block(60 > SCHED_MAX_NBRS ? SCHED_MAX_NBRS : 60), 512);
+}
+END_TEST
+
 /* Continuity of a node since it joined: segments on time / played. */
 static double continuity(const struct sim_node_stats *st);
 
@@ -244,6 +298,7 @@ Suite *suite_sched(void)
 	tcase_add_test(tc, test_no_coding);
 	tcase_add_test(tc, test_churn);
 	tcase_add_test(tc, test_descriptor_relay);
+	tcase_add_test(tc, test_block_floor);
 	suite_add_tcase(s, tc);
 	return s;
 }
