@@ -217,7 +217,10 @@ static int sc_send(void *ctx, uint32_t link, const struct wire_msg *m)
 	struct elink *el = elink_find(e, link);
 	if (!el || !el->nbr)
 		return LC_ENOENT;
-	return encode_send(e, el, m);
+	int rc = encode_send(e, el, m);
+	if (rc == 0)
+		swarm_on_sent(e->sw, link, lc_now_us());
+	return rc;
 }
 
 /*

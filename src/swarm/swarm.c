@@ -21,6 +21,7 @@
 #define GIVE_UP_FAILS 4     /* failed dials in a row before a peer is forgotten */
 #define MAX_INFLIGHT 8      /* dials not yet past HELLO */
 #define EXPIRE_EVERY_US 1000000
+#define RTT_EVERY 5 /* ping intervals between RTT samples on a busy link */
 #define EXPLORE_ROUNDS 3      /* explorations after a change: 8, 16, 32 s apart */
 #define EVICT_MIN_AGE_US 10000000 /* a neighbour this young is never evicted */
 
@@ -40,6 +41,7 @@ struct slink {
 	char remote_host[WIRE_HOST_MAX + 1]; /* dialled or seen from */
 	uint16_t remote_port;
 	int64_t created_us, open_us, since_us, last_rx_us, next_ping_us;
+	int64_t last_ping_us;     /* last PING sent (an RTT sample is due every RTT_EVERY) */
 	int64_t rtt_us, srtt_us, rttvar_us;
 	int64_t peers_sent_us;    /* last PEERS to it */
 };
@@ -439,6 +441,7 @@ static void send_ping(struct swarm *sw, struct slink *l, int64_t now)
 	struct wire_msg m = { .type = WIRE_PING };
 	m.u.ping.nonce = (uint64_t)now;
 	send_msg(sw, l, &m);
+	l->last_ping_us = now;
 	l->next_ping_us = now + sw->cfg.ping_interval_us;
 }
 
@@ -1241,6 +1244,19 @@ void swarm_on_activity(struct swarm *sw, uint32_t link, int64_t now)
 	struct slink *l = link_find(sw, link);
 	if (l && l->state != SWARM_LINK_DIALLING)
 		l->last_rx_us = now;
+}
+
+void swarm_on_sent(struct swarm *sw, uint32_t link, int64_t now)
+{
+	struct slink *l = link_find(sw, link);
+	if (!l || l->state != SWARM_LINK_NEIGHBOUR)
+		return;
+	/* The message proves us alive: the next PING waits for an idle
+	 * interval, or for the next RTT sample. */
+	int64_t idle = now + sw->cfg.ping_interval_us;
+	int64_t rtt = l->last_ping_us + RTT_EVERY * sw->cfg.ping_interval_us;
+	if (l->next_ping_us < idle)
+		l->next_ping_us = idle < rtt ? idle : rtt;
 }
 
 void swarm_on_link_closed(struct swarm *sw, uint32_t link, int ws_code, int64_t now)

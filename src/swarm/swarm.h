@@ -67,7 +67,8 @@
  * neighbour set and the known table, and its id is remembered for
  * known_ttl so that gossip in flight does not bring it back (a direct HELLO
  * from it does). A neighbour lost otherwise — link closed without BYE, no
- * message for liveness_timeout (PINGs go every ping_interval), any other BYE
+ * message for liveness_timeout (a PING goes after ping_interval without any
+ * other message to the neighbour, and every 5 intervals), any other BYE
  * — is a failure. Joins (a peer becomes a neighbour), leaves and failures
  * are counted in total and per second over the last minute; the link swap
  * of a duplicate is not churn.
@@ -225,6 +226,10 @@ int swarm_on_message(struct swarm *sw, uint32_t link, const struct wire_msg *m, 
 /* Any other traffic from a link (the scheduler's messages) proves the peer
  * alive, as a swarm message does. */
 void swarm_on_activity(struct swarm *sw, uint32_t link, int64_t now_us);
+/* We sent a neighbour another message (the scheduler's): that proves us
+ * alive to it, so a keepalive PING goes only after ping_interval without
+ * any (and one every 5 intervals still, for the RTT). */
+void swarm_on_sent(struct swarm *sw, uint32_t link, int64_t now_us);
 /* The link is gone (or its dial failed). ws_code as received, 1006 if
  * none. Unknown handles are ignored. */
 void swarm_on_link_closed(struct swarm *sw, uint32_t link, int ws_code, int64_t now_us);

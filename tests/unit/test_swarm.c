@@ -235,6 +235,72 @@ START_TEST(handshake_direct)
 }
 END_TEST
 
+static unsigned count_sent(const struct rec *r, uint32_t link, enum wire_type t)
+{
+	unsigned c = 0;
+	for (unsigned i = 0; i < r->nsent; i++)
+		c += r->sent_link[i] == link && r->sent[i].type == t;
+	return c;
+}
+
+/* Keepalives: an idle neighbour link gets a PING every interval; one that
+ * carries the scheduler's messages only one every 5 intervals (the RTT
+ * sample), and the peer's silence is still noticed. */
+START_TEST(ping_only_when_idle)
+{
+	struct rec r = { 0 };
+	struct swarm_ops ops = rec_ops(&r);
+	struct swarm_config cfg = { .self_id = 0x100, .role = WIRE_ROLE_SOURCE | WIRE_ROLE_TRACKER,
+				    .stream = "s", .host = "10.0.0.1", .port = 7000, .seed = 1,
+				    .ping_interval_us = 1000000, .liveness_timeout_us = 5000000 };
+	struct swarm *sw;
+	ck_assert_int_eq(swarm_new(&cfg, &ops, &sw), 0);
+	ck_assert_int_eq(swarm_join(sw, 0), 0);
+	for (uint32_t link = 7; link <= 8; link++) {
+		ck_assert_int_eq(swarm_on_link_open(sw, link, false, "10.0.0.2", 40000, 0), 0);
+		struct wire_msg m = hello_from(0x200 + link, WIRE_ROLE_PEER, "s", 7001);
+		ck_assert_int_eq(swarm_on_message(sw, link, &m, 0), 0);
+		m = ping_msg(1);
+		ck_assert_int_eq(swarm_on_message(sw, link, &m, 0), 0);
+	}
+	ck_assert_uint_eq(r.nup, 2);
+	unsigned p7 = count_sent(&r, 7, WIRE_PING), p8 = count_sent(&r, 8, WIRE_PING);
+	/* 10 s: link 7 busy both ways (a message each 100 ms), link 8 quiet
+	 * but for the peer's own PINGs. */
+	for (int64_t t = 100000; t <= 10000000; t += 100000) {
+		swarm_on_sent(sw, 7, t);
+		swarm_on_activity(sw, 7, t);
+		if (t % 1000000 == 0) {
+			struct wire_msg m = ping_msg((uint64_t)t);
+			ck_assert_int_eq(swarm_on_message(sw, 8, &m, t), 0);
+		}
+		swarm_tick(sw, t);
+	}
+	unsigned busy = count_sent(&r, 7, WIRE_PING) - p7;
+	unsigned idle = count_sent(&r, 8, WIRE_PING) - p8;
+	ck_assert_uint_ge(idle, 9);
+	ck_assert_uint_ge(busy, 1);
+	ck_assert_uint_le(busy, 3);
+	ck_assert_uint_eq(r.ndown, 0);
+	/* The peer on link 7 goes silent while we keep sending: lost after
+	 * the liveness timeout all the same. */
+	for (int64_t t = 10100000; t <= 16000000; t += 100000) {
+		swarm_on_sent(sw, 7, t);
+		if (t % 1000000 == 0) {
+			struct wire_msg m = ping_msg((uint64_t)t);
+			ck_assert_int_eq(swarm_on_message(sw, 8, &m, t), 0);
+		}
+		swarm_tick(sw, t);
+	}
+	ck_assert_uint_lt(r.nsent, 64); /* all recorded */
+	ck_assert_uint_eq(r.ndown, 1);
+	ck_assert_uint_eq(r.ndown_failed, 1);
+	ck_assert(!swarm_has_neighbour(sw, 0x207, NULL));
+	ck_assert(swarm_has_neighbour(sw, 0x208, NULL));
+	swarm_free(sw);
+}
+END_TEST
+
 START_TEST(refusals_direct)
 {
 	struct rec r = { 0 };
@@ -1355,6 +1421,7 @@ Suite *suite_swarm(void)
 	Suite *s = suite_create("swarm");
 	TCase *tc = tcase_create("direct");
 	tcase_add_test(tc, handshake_direct);
+	tcase_add_test(tc, ping_only_when_idle);
 	tcase_add_test(tc, refusals_direct);
 	tcase_add_test(tc, known_expiry);
 	suite_add_tcase(s, tc);
