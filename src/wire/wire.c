@@ -114,6 +114,24 @@ static int check_pull(const struct wire_pull *p, size_t *body)
 	return 0;
 }
 
+/* A systematic block's coefficients travel as the index of their 1. */
+static size_t coef_len(const struct wire_block *b)
+{
+	return b->flags & WIRE_BLOCK_SYSTEMATIC ? 2 : b->k;
+}
+
+static uint16_t unit_index(const struct wire_block *b)
+{
+	for (uint16_t i = 0; i < b->k; i++)
+		if (b->coef[i])
+			return i;
+	return 0; /* not reached: check_block() found exactly one 1 */
+}
+
+/* Unit vectors without storage: UNITS + WIRE_K_MAX - i, read for k <= WIRE_K_MAX
+ * bytes, is 1 at i and 0 elsewhere. */
+static const uint8_t UNITS[2 * WIRE_K_MAX] = { [WIRE_K_MAX] = 1 };
+
 static int check_block(const struct wire_block *b, size_t *body)
 {
 	TRY(check_layer(b->layer));
@@ -133,7 +151,7 @@ static int check_block(const struct wire_block *b, size_t *body)
 		if (ones != 1 || others)
 			return LC_ERANGE;
 	}
-	*body = 16 + (size_t)b->k + b->block_size;
+	*body = 16 + coef_len(b) + b->block_size;
 	return 0;
 }
 
@@ -356,7 +374,17 @@ static int dec_block(struct rd *r, struct wire_block *b)
 	/* k and B size what follows: a wild value is a bad field, not a
 	 * short body. */
 	TRY(check_kb(b->k, b->block_size));
-	TRY(rd_bytes(r, b->k, &b->coef));
+	if (b->flags & ~(WIRE_BLOCK_FORWARD | WIRE_BLOCK_SYSTEMATIC))
+		return LC_ERANGE;
+	if (b->flags & WIRE_BLOCK_SYSTEMATIC) {
+		uint16_t i;
+		TRY(rd_u16(r, &i));
+		if (i >= b->k)
+			return LC_ERANGE;
+		b->coef = UNITS + WIRE_K_MAX - i;
+	} else {
+		TRY(rd_bytes(r, b->k, &b->coef));
+	}
 	TRY(rd_bytes(r, b->block_size, &b->payload));
 	return 0;
 }
@@ -543,7 +571,10 @@ static void enc_body(struct wr *w, const struct wire_msg *m)
 		wr_u16(w, b->k);
 		wr_u32(w, b->block_size);
 		wr_u32(w, b->gen_len);
-		wr_bytes(w, b->coef, b->k);
+		if (b->flags & WIRE_BLOCK_SYSTEMATIC)
+			wr_u16(w, unit_index(b));
+		else
+			wr_bytes(w, b->coef, b->k);
 		wr_bytes(w, b->payload, b->block_size);
 		break;
 	}
@@ -648,7 +679,10 @@ int wire_encode_block_head(const struct wire_block *b, uint8_t *buf, size_t cap)
 	wr_u16(&w, v.k);
 	wr_u32(&w, v.block_size);
 	wr_u32(&w, v.gen_len);
-	wr_bytes(&w, v.coef, v.k);
+	if (v.flags & WIRE_BLOCK_SYSTEMATIC)
+		wr_u16(&w, unit_index(&v));
+	else
+		wr_bytes(&w, v.coef, v.k);
 	return (int)(w.p - buf);
 }
 

@@ -16,7 +16,8 @@
  *
  *   off size field
  *   0   2    magic 0x4C 0x43 ("LC")
- *   2   1    version = 1 (WIRE_VERSION)
+ *   2   1    version = 2 (WIRE_VERSION; 1 sent systematic blocks' k
+ *                       coefficients in full)
  *   3   1    type (enum wire_type, 1..12)
  *   4   4    body length L in bytes; the message is exactly 8 + L bytes,
  *            and 8 + L <= WIRE_MAX_MSG (71680 = 70 KiB)
@@ -73,9 +74,10 @@
  *   6   2    k          blocks in the generation, 1..256
  *   8   4    B          block size in bytes, 1..65536
  *   12  4    gen_len    true payload length of the generation, 1..k*B
- *   16  k    coef       coefficient vector over GF(2^8)
- *   16+k B   payload    the coded block
- *   (exactly 16 + k + B bytes: 18..65808)
+ *   16  c    coef       SYSTEMATIC: c = 2, the index (0..k-1) of the 1;
+ *                       else c = k, the coefficient vector over GF(2^8)
+ *   16+c B   payload    the coded block
+ *   (exactly 16 + c + B bytes: 19..65808)
  *
  * DONE (6): the sender has decoded the generation; stop sending it.
  *   0   4    segment
@@ -161,7 +163,7 @@
 
 #define WIRE_MAGIC0 0x4C
 #define WIRE_MAGIC1 0x43
-#define WIRE_VERSION 1
+#define WIRE_VERSION 2
 #define WIRE_HDR_LEN 8
 #define WIRE_MAX_MSG (70 * 1024)
 #define WIRE_MAX_BODY (WIRE_MAX_MSG - WIRE_HDR_LEN)
@@ -370,8 +372,9 @@ int wire_encode(const struct wire_msg *m, uint8_t *buf, size_t cap);
 
 /*
  * Zero-copy BLOCK: encode everything of the BLOCK *b up to its payload (the
- * header, the fields and the coefficients: 24 + k bytes) into buf, so that
- * the caller can produce the block_size payload bytes right after it (e.g.
+ * header, the fields and the coefficients: 24 + 2 bytes if systematic, else
+ * 24 + k) into buf, so that the caller can produce the block_size payload
+ * bytes right after it (e.g.
  * recode into the send buffer). b->payload is not read and may be NULL.
  * Returns the head length, or LC_ERANGE / LC_EINVAL / LC_EFULL as
  * wire_encode(); cap must hold the whole message (head + block_size).

@@ -6,6 +6,7 @@
  * Seed corpus: WIRE_WRITE_CORPUS=<dir> ./fuzz_wire writes one file per
  * sample message of tests/unit/wire_samples.h into <dir> and exits.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,13 +68,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (n != (int)size || memcmp(out, data, size) != 0)
 			abort();
 		if (msg.type == WIRE_BLOCK) {
-			/* Zero copy both ways: pointers into the input on decode,
-			 * and the head alone encodes the same prefix. */
+			/* Zero copy both ways: pointers into the input on decode
+			 * (a systematic block's coefficients are its 2-byte
+			 * index: a unit vector with the 1 there), and the head
+			 * alone encodes the same prefix. */
 			const struct wire_block *b = &msg.u.block;
-			if (b->coef != data + WIRE_HDR_LEN + 16 || b->payload != b->coef + b->k)
+			bool sys = b->flags & WIRE_BLOCK_SYSTEMATIC;
+			size_t c = sys ? 2 : b->k;
+			if (b->payload != data + WIRE_HDR_LEN + 16 + c)
 				abort();
+			if (!sys && b->coef != data + WIRE_HDR_LEN + 16)
+				abort();
+			if (sys) {
+				unsigned idx = (unsigned)data[WIRE_HDR_LEN + 16] << 8 |
+					       data[WIRE_HDR_LEN + 17];
+				for (unsigned i = 0; i < b->k; i++)
+					if (b->coef[i] != (i == idx))
+						abort();
+			}
 			int h = wire_encode_block_head(b, out, sizeof out);
-			if (h != WIRE_HDR_LEN + 16 + b->k || memcmp(out, data, (size_t)h) != 0)
+			if (h != (int)(WIRE_HDR_LEN + 16 + c) || memcmp(out, data, (size_t)h) != 0)
 				abort();
 		}
 		return 0;

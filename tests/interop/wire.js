@@ -3,7 +3,7 @@
 // byte format in src/wire/wire.h (an independent implementation of it).
 
 const MAGIC = Buffer.from('LC');
-const VERSION = 1;
+const VERSION = 2;
 const HELLO = 1;
 
 function str(s) {

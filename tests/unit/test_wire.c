@@ -137,11 +137,14 @@ START_TEST(test_roundtrip)
 		memset(&msg2, 0xa5, sizeof msg2);
 		ck_assert_msg(wire_decode(buf, (size_t)len, &msg2) == 0, "sample %u", i);
 		ck_assert_msg(msg_eq(&msg, &msg2), "sample %u differs", i);
-		if (msg.type == WIRE_BLOCK) {
+		if (msg.type == WIRE_BLOCK && !(msg.u.block.flags & WIRE_BLOCK_SYSTEMATIC)) {
 			/* Zero copy: coef and payload point into the input. */
 			ck_assert_ptr_eq(msg2.u.block.coef, buf + WIRE_HDR_LEN + 16);
 			ck_assert_ptr_eq(msg2.u.block.payload,
 					 buf + WIRE_HDR_LEN + 16 + msg2.u.block.k);
+		} else if (msg.type == WIRE_BLOCK) {
+			/* A systematic block's coefficients are its index (2 bytes). */
+			ck_assert_ptr_eq(msg2.u.block.payload, buf + WIRE_HDR_LEN + 16 + 2);
 		}
 		ck_assert_int_eq(wire_encode(&msg2, buf2, sizeof buf2), len);
 		ck_assert(!memcmp(buf, buf2, (size_t)len));
@@ -163,7 +166,7 @@ START_TEST(test_block_extremes)
 	ck_assert_uint_eq(msg2.u.block.block_size, 65536);
 	ck_assert_uint_eq(msg2.u.block.gen_len, 256u * 65536u);
 	n = encode_sample(12);
-	ck_assert_uint_eq(n, WIRE_HDR_LEN + 16 + 1 + 1);
+	ck_assert_uint_eq(n, WIRE_HDR_LEN + 16 + 2 + 1); /* systematic: index, payload */
 }
 END_TEST
 
@@ -171,7 +174,7 @@ END_TEST
 START_TEST(test_golden)
 {
 	static const uint8_t hello[] = {
-		0x4c, 0x43, 0x01, 0x01, 0x00, 0x00, 0x00, 0x34,
+		0x4c, 0x43, 0x02, 0x01, 0x00, 0x00, 0x00, 0x34,
 		0x00, 0x01,                                     /* proto 1 */
 		0x02,                                           /* role PEER */
 		0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, /* peer id */
@@ -187,10 +190,10 @@ START_TEST(test_golden)
 	ck_assert(!memcmp(buf, hello, n));
 
 	static const uint8_t block[] = {
-		0x4c, 0x43, 0x01, 0x05, 0x00, 0x00, 0x00, 0x12,
+		0x4c, 0x43, 0x02, 0x05, 0x00, 0x00, 0x00, 0x13,
 		0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x01, /* seg 0, layer 0, SYST, k 1 */
 		0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, /* B 1, gen_len 1 */
-		0x01, 0x00,                                     /* coef, payload */
+		0x00, 0x00, 0x00,                               /* index 0, payload */
 	};
 	n = encode_sample(12);
 	ck_assert_uint_eq(n, sizeof block);
@@ -198,14 +201,14 @@ START_TEST(test_golden)
 	ck_assert_uint_eq(buf[n - 1], ws_payload[0]);
 
 	static const uint8_t pong[] = {
-		0x4c, 0x43, 0x01, 0x0a, 0x00, 0x00, 0x00, 0x08,
+		0x4c, 0x43, 0x02, 0x0a, 0x00, 0x00, 0x00, 0x08,
 		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
 	};
 	n = encode_sample(27);
 	ck_assert_uint_eq(n, sizeof pong);
 	ck_assert(!memcmp(buf, pong, n));
 
-	static const uint8_t sub[] = { 0x4c, 0x43, 0x01, 0x07, 0, 0, 0, 3, 0xff, 0x03, 0x00 };
+	static const uint8_t sub[] = { 0x4c, 0x43, 0x02, 0x07, 0, 0, 0, 3, 0xff, 0x03, 0x00 };
 	n = encode_sample(22);
 	ck_assert_uint_eq(n, sizeof sub);
 	ck_assert(!memcmp(buf, sub, n));
@@ -282,7 +285,7 @@ START_TEST(test_bad_header)
 	size_t n = encode_sample(2);
 	static const struct { unsigned off; uint8_t val; int err; } cases[] = {
 		{ 0, 0x00, LC_EPROTO }, { 0, 0x43, LC_EPROTO }, { 1, 0x4c, LC_EPROTO },
-		{ 1, 0xff, LC_EPROTO }, { 2, 0, LC_EVERSION }, { 2, 2, LC_EVERSION },
+		{ 1, 0xff, LC_EPROTO }, { 2, 0, LC_EVERSION }, { 2, 1, LC_EVERSION },
 		{ 2, 0xff, LC_EVERSION }, { 3, 0, LC_ETYPE }, { 3, WIRE_TYPE_MAX + 1, LC_ETYPE },
 		{ 3, 0xff, LC_ETYPE }, { 3, 0x81, LC_ETYPE },
 	};
@@ -422,8 +425,8 @@ END_TEST
 
 START_TEST(test_bad_fields_block)
 {
-	/* Sample 16: seg 0, layer 4, flags 5, k 6, B 8, gen_len 12, coef 16
-	 * (k = 16, unit at 5), payload 32 (B = 1400). */
+	/* Sample 16: seg 0, layer 4, flags 5, k 6, B 8, gen_len 12, index 16
+	 * (systematic: k = 16, unit at 5), payload 18 (B = 1400). */
 	PATCH(16, 4, LC_ERANGE, WIRE_LAYERS_MAX);
 	PATCH(16, 4, LC_ERANGE, 0xff);
 	PATCH(16, 5, LC_ERANGE, 0x04);
@@ -438,19 +441,23 @@ START_TEST(test_bad_fields_block)
 	PATCH(16, 12, LC_ERANGE, 0, 0, 0x57, 0x81);  /* 16 * 1400 + 1 */
 	PATCH(16, 12, 0, 0, 0, 0x57, 0x80);          /* 16 * 1400 */
 	PATCH(16, 12, LC_ERANGE, 0xff, 0xff, 0xff, 0xff);
-	/* k or B that disagree with the body length. */
-	PATCH(16, 6, LC_ETRUNC, 0, 17);
-	PATCH(16, 6, LC_EPROTO, 0, 15);
+	/* B that disagrees with the body length. */
 	PATCH(16, 8, LC_ETRUNC, 0, 0, 0x05, 0x79);
 	PATCH(16, 8, LC_EPROTO, 0, 0, 0x05, 0x77);
-	/* SYSTEMATIC needs a unit coefficient vector. */
-	PATCH(16, 16 + 5, LC_ERANGE, 0);
-	PATCH(16, 16 + 5, LC_ERANGE, 2);
-	PATCH(16, 16, LC_ERANGE, 1);
-	PATCH(16, 16 + 15, LC_ERANGE, 0x80);
-	PATCH(16, 16, 0, 1, 0, 0, 0, 0, 0);
-	/* Without the flag any coefficients go. */
-	PATCH(16, 5, 0, WIRE_BLOCK_FORWARD);
+	/* The unit's index must be below k; k itself does not size a
+	 * systematic block's body. */
+	PATCH(16, 16, LC_ERANGE, 0, 16);
+	PATCH(16, 16, LC_ERANGE, 0xff, 0xff);
+	PATCH(16, 6, LC_ERANGE, 0, 5);
+	PATCH(16, 16, 0, 0, 15);
+	PATCH(16, 16, 0, 0, 0);
+	PATCH(16, 6, 0, 0, 17);
+	/* Without the flag the body needs k coefficients. */
+	PATCH(16, 5, LC_ETRUNC, WIRE_BLOCK_FORWARD);
+	/* Sample 17, dense: k = 8, B = 64, coef 16, payload 24. */
+	PATCH(17, 6, LC_ETRUNC, 0, 9);
+	PATCH(17, 6, LC_EPROTO, 0, 7);
+	PATCH(17, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 	/* Sample 13, k = 256, B = 65536: bigger k or B are out of range. */
 	PATCH(13, 6, LC_ERANGE, 0x01, 0x01);
 	PATCH(13, 8, LC_ERANGE, 0x00, 0x01, 0x00, 0x01);
@@ -650,7 +657,8 @@ START_TEST(test_block_head)
 		b.payload = NULL;
 		memset(buf2, 0xee, sizeof buf2);
 		int h = wire_encode_block_head(&b, buf2, n);
-		ck_assert_int_eq(h, WIRE_HDR_LEN + 16 + b.k);
+		ck_assert_int_eq(h, WIRE_HDR_LEN + 16 +
+					    (b.flags & WIRE_BLOCK_SYSTEMATIC ? 2 : b.k));
 		memcpy(buf2 + h, msg.u.block.payload, b.block_size);
 		ck_assert(!memcmp(buf, buf2, n));
 		ck_assert_int_eq(wire_encode_block_head(&b, buf2, n - 1), LC_EFULL);
