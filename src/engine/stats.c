@@ -116,6 +116,10 @@ void engine_refresh_stats(struct engine *e)
 		e->layer_prev[l] = total;
 		ls->in_kbps = lc_rate_bps(&e->layer_rate[l], now) * 8 / 1000;
 		ls->bytes_in = total;
+		/* A layer that brought bytes counts before anything plays
+		 * (a viewer that never starts still receives and relays). */
+		if (total && l >= st->nlayers)
+			st->nlayers = l + 1;
 		ls->gens_done = ss.layer[l].gens_done;
 		ls->gens_missed = ss.layer[l].gens_missed;
 		ls->hash_ok = e->hash_ok[l];

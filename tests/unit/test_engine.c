@@ -185,6 +185,15 @@ static bool decoded(const struct engine_stats *st, void *arg)
 	return st->frames_decoded >= 15; /* a segment at 15 fps */
 }
 
+static bool got_blocks(const struct engine_stats *st, void *arg)
+{
+	(void)arg;
+	for (int l = 0; l < WIRE_LAYERS_MAX; l++)
+		if (st->layer[l].bytes_in)
+			return true;
+	return false;
+}
+
 static bool nbrs_is(const struct engine_stats *st, void *arg)
 {
 	return st->neighbours == *(unsigned *)arg;
@@ -210,9 +219,17 @@ START_TEST(test_two_engines_stream)
 	ck_assert(await(src, nbrs_is, &one, 5));
 	ck_assert(await(peer, nbrs_is, &one, 5));
 
+	/* Blocks count per layer before anything plays: every layer with
+	 * bytes is among the snapshot's layers (and so in /stats.json). */
+	struct engine_stats *st = malloc(sizeof *st);
+	ck_assert(await(peer, got_blocks, NULL, 10));
+	engine_snapshot(peer, st);
+	for (int l = 0; l < WIRE_LAYERS_MAX; l++)
+		if (st->layer[l].bytes_in)
+			ck_assert_int_lt(l, st->nlayers);
+
 	struct want_play w = { .segments = 3 };
 	ck_assert_msg(await(peer, played, &w, 20), "peer did not play 3 segments");
-	struct engine_stats *st = malloc(sizeof *st);
 	engine_snapshot(peer, st);
 	ck_assert(st->started);
 	ck_assert_int_ge(st->startup_ms, 0);
