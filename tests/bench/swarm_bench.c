@@ -242,6 +242,10 @@ static int run(const struct mode *m, const struct regime *g, int n, struct resul
 			continue;
 		}
 		double c = jnum(j, "continuity"), pk = jnum(j, "played_kbps");
+		/* A viewer that never started played nothing in its whole run:
+		 * its continuity is 0 here, not the 1 of "no stall counted". */
+		if (jnum(j, "startup_ms") < 0)
+			c = 0;
 		r->cont_min = fmin(r->cont_min, c);
 		r->cont_mean += c;
 		r->played_mean += pk;
