@@ -216,6 +216,20 @@ static void tp_start(struct lc_loop *loop, struct tpeer *p, const struct net_con
 	ck_assert_int_gt(p->port, 0);
 }
 
+/* A sender under an upload limit that keeps every link's queue full of
+ * BLOCKs of fill bytes. */
+static void tp_start_filler(struct lc_loop *loop, struct tpeer *p, int id, uint32_t kbps,
+			    size_t sendq, size_t fill)
+{
+	struct net_config c;
+	tp_config(p, &c);
+	c.upload_kbps = kbps;
+	c.sendq_bytes = sendq;
+	p->fill_size = fill;
+	p->id = id;
+	tp_start(loop, p, &c);
+}
+
 struct count_wait {
 	unsigned *v;
 	unsigned want;
@@ -783,12 +797,7 @@ START_TEST(test_upload_cap_turns)
 	tp_start(loop, &b, &c);
 	tp_config(&r, &c);
 	tp_start(loop, &r, &c);
-	tp_config(&a, &c);
-	c.upload_kbps = 400; /* 50 kB/s: 1 kB messages 20 ms apart */
-	c.sendq_bytes = 64 * 1024;
-	a.fill_size = 1000;
-	a.id = 3;
-	tp_start(loop, &a, &c);
+	tp_start_filler(loop, &a, 3, 400, 64 * 1024, 1000); /* 1 kB messages 20 ms apart */
 	ck_assert_int_eq(net_dial(a.net, "127.0.0.1", b.port, NULL), 0);
 	ck_assert(wait_count(loop, &a.opens, 1, 5));
 	ck_assert(wait_count(loop, &b.opens, 1, 5));
@@ -827,12 +836,7 @@ START_TEST(test_upload_cap)
 	tp_start(loop, &b, &c);
 	tp_config(&r, &c);
 	tp_start(loop, &r, &c);
-	tp_config(&a, &c);
-	c.upload_kbps = kbps;
-	c.sendq_bytes = 256 * 1024;
-	a.fill_size = 1400;
-	a.id = 3;
-	tp_start(loop, &a, &c);
+	tp_start_filler(loop, &a, 3, kbps, 256 * 1024, 1400);
 	ck_assert_int_eq(net_dial(a.net, "127.0.0.1", b.port, NULL), 0);
 	ck_assert_int_eq(net_dial(a.net, "127.0.0.1", r.port, NULL), 0);
 	ck_assert(wait_count(loop, &a.opens, 2, 5));
@@ -943,12 +947,7 @@ START_TEST(test_hostile_clients)
 	s.reply_hello = true;
 	tp_start(loop, &s, &c);
 	/* The background link: f keeps sending 1400 B BLOCKs at 4 Mbit/s. */
-	tp_config(&f, &c);
-	c.upload_kbps = 4000;
-	c.sendq_bytes = 16 * 1024;
-	f.id = 2;
-	f.fill_size = 1400;
-	tp_start(loop, &f, &c);
+	tp_start_filler(loop, &f, 2, 4000, 16 * 1024, 1400);
 	ck_assert_int_eq(net_dial(f.net, "127.0.0.1", s.port, NULL), 0);
 	ck_assert(wait_count(loop, &f.opens, 1, 5));
 	assert_flowing(loop, &s, 2);
