@@ -68,6 +68,7 @@ struct nbr {
 	uint32_t link;
 	bool is_source;
 	bool hears_source;       /* it has a link to the source (its SUBSCRIBE says) */
+	bool subscribed;         /* a SUBSCRIBE came */
 	uint32_t up_kbps;
 	int64_t rtt_us;
 	int level;               /* their subscription, -1: none */
@@ -480,8 +481,10 @@ int sched_nbr_up(struct sched *s, uint32_t link, bool is_source, uint32_t up_kbp
 		/* A link to the source: every neighbour learns that it need
 		 * not relay descriptors to us any more. */
 		send_subscribe(s, is_source ? -1 : n);
-		/* A newcomer learns the live segments at once. */
-		for (int i = 0; i < SCHED_WINDOW; i++)
+		/* A newcomer learns the live segments at once from the source;
+		 * from a peer only if it has no link to the source (its
+		 * SUBSCRIBE tells, see there). */
+		for (int i = 0; s->cfg.source && i < SCHED_WINDOW; i++)
 			if (s->seg[i].used)
 				send_segment_desc(s, n, &s->seg[i]);
 		if (!s->cfg.source && !is_source)
@@ -1255,7 +1258,18 @@ int sched_on_message(struct sched *s, uint32_t link, const struct wire_msg *m, i
 	}
 	case WIRE_SUBSCRIBE: {
 		int old = s->nbr[n].level;
+		bool heard = s->nbr[n].subscribed && s->nbr[n].hears_source;
 		s->nbr[n].hears_source = m->u.subscribe.flags & WIRE_SUB_SOURCE_LINK;
+		if (!s->cfg.source && !s->nbr[n].is_source && !s->nbr[n].hears_source &&
+		    (!s->nbr[n].subscribed || heard))
+			/* Without a link to the source it learns the live
+			 * segments from us (again, if it lost that link). */
+			for (int i = 0; i < SCHED_WINDOW; i++)
+				if (s->seg[i].used && s->seg[i].have_desc && !seg_stale(s, s->seg[i].num)) {
+					nbr_knows(&s->nbr[n], s->seg[i].num);
+					send_segment_desc(s, n, &s->seg[i]);
+				}
+		s->nbr[n].subscribed = true;
 		s->nbr[n].level =
 			m->u.subscribe.level == WIRE_LEVEL_NONE ? -1 : m->u.subscribe.level;
 		if (s->nbr[n].level < old)

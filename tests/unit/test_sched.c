@@ -169,6 +169,54 @@ START_TEST(test_block_floor)
 }
 END_TEST
 
+/* A newcomer mid-stream: with a link to the source it learns the live
+ * segments from the source alone (peers do not each send it theirs: in a
+ * flash crowd that was most of a slow peer's upload); without one, from
+ * the peers. Both start playing. */
+START_TEST(test_newcomer_descriptors)
+{
+	struct simnet *net = simnet_new(7, 10000);
+	simnet_set_stream(net, ladder, 2, 1000000);
+	add(net, true, 1200, 0, true);
+	for (int i = 0; i < 4; i++)
+		add(net, false, 600, 0, true);
+	mesh(net);
+	simnet_run_until(net, 5000000);
+	uint64_t before[5];
+	for (int i = 1; i <= 4; i++) {
+		struct sim_node_stats st;
+		simnet_stats(net, i, &st);
+		before[i] = st.msgs_out[WIRE_SEGMENT];
+	}
+	int linked = add(net, false, 600, 0, true);
+	for (int i = 0; i <= 4; i++)
+		ck_assert_int_eq(simnet_link(net, linked, i), 0);
+	simnet_run_until(net, 9000000);
+	for (int i = 1; i <= 4; i++) {
+		struct sim_node_stats st;
+		simnet_stats(net, i, &st);
+		ck_assert_uint_eq(st.msgs_out[WIRE_SEGMENT], before[i]);
+		before[i] = st.msgs_out[WIRE_SEGMENT];
+	}
+	struct sim_node_stats st;
+	simnet_stats(net, linked, &st);
+	ck_assert(st.sched.started);
+	int far = add(net, false, 600, 0, true);
+	for (int i = 1; i <= 4; i++)
+		ck_assert_int_eq(simnet_link(net, far, i), 0);
+	simnet_run_until(net, 13000000);
+	uint64_t sent = 0;
+	for (int i = 1; i <= 4; i++) {
+		simnet_stats(net, i, &st);
+		sent += st.msgs_out[WIRE_SEGMENT] - before[i];
+	}
+	ck_assert_uint_ge(sent, 4); /* the live segments, and the new ones */
+	simnet_stats(net, far, &st);
+	ck_assert(st.sched.started);
+	simnet_free(net);
+}
+END_TEST
+
 /* Continuity of a node since it joined: segments on time / played. */
 static double continuity(const struct sim_node_stats *st);
 
@@ -303,6 +351,7 @@ Suite *suite_sched(void)
 	tcase_add_test(tc, test_churn);
 	tcase_add_test(tc, test_descriptor_relay);
 	tcase_add_test(tc, test_block_floor);
+	tcase_add_test(tc, test_newcomer_descriptors);
 	suite_add_tcase(s, tc);
 	return s;
 }
