@@ -120,14 +120,6 @@ static size_t coef_len(const struct wire_block *b)
 	return b->flags & WIRE_BLOCK_SYSTEMATIC ? 2 : b->k;
 }
 
-static uint16_t unit_index(const struct wire_block *b)
-{
-	for (uint16_t i = 0; i < b->k; i++)
-		if (b->coef[i])
-			return i;
-	return 0; /* not reached: check_block() found exactly one 1 */
-}
-
 /* Unit vectors without storage: UNITS + WIRE_K_MAX - i, read for k <= WIRE_K_MAX
  * bytes, is 1 at i and 0 elsewhere. */
 static const uint8_t UNITS[2 * WIRE_K_MAX] = { [WIRE_K_MAX] = 1 };
@@ -514,6 +506,20 @@ static void wr_bytes(struct wr *w, const void *p, size_t n)
 	w->p += n;
 }
 
+/* A BLOCK's coefficients: a systematic one's as the index of its 1
+ * (check_block() found exactly one), any other's in full. */
+static void wr_coef(struct wr *w, const struct wire_block *b)
+{
+	if (!(b->flags & WIRE_BLOCK_SYSTEMATIC)) {
+		wr_bytes(w, b->coef, b->k);
+		return;
+	}
+	uint16_t i = 0;
+	while (i + 1 < b->k && !b->coef[i])
+		i++;
+	wr_u16(w, i);
+}
+
 static void wr_str(struct wr *w, const char *s)
 {
 	size_t n = strlen(s); /* already checked to be within its bound */
@@ -571,10 +577,7 @@ static void enc_body(struct wr *w, const struct wire_msg *m)
 		wr_u16(w, b->k);
 		wr_u32(w, b->block_size);
 		wr_u32(w, b->gen_len);
-		if (b->flags & WIRE_BLOCK_SYSTEMATIC)
-			wr_u16(w, unit_index(b));
-		else
-			wr_bytes(w, b->coef, b->k);
+		wr_coef(w, b);
 		wr_bytes(w, b->payload, b->block_size);
 		break;
 	}
@@ -679,10 +682,7 @@ int wire_encode_block_head(const struct wire_block *b, uint8_t *buf, size_t cap)
 	wr_u16(&w, v.k);
 	wr_u32(&w, v.block_size);
 	wr_u32(&w, v.gen_len);
-	if (v.flags & WIRE_BLOCK_SYSTEMATIC)
-		wr_u16(&w, unit_index(&v));
-	else
-		wr_bytes(&w, v.coef, v.k);
+	wr_coef(&w, &v);
 	return (int)(w.p - buf);
 }
 

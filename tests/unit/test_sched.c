@@ -26,6 +26,20 @@ static void mesh(struct simnet *net)
 			ck_assert_int_eq(simnet_link(net, a, b), 0);
 }
 
+/* A source and n peers of one upload, all linked, on layers 0..nlayers-1
+ * of the ladder (coded, 10 ms latency). */
+static struct simnet *uniform_swarm(uint64_t seed, int nlayers, uint32_t src_up, int n,
+				    uint32_t up)
+{
+	struct simnet *net = simnet_new(seed, 10000);
+	simnet_set_stream(net, ladder, nlayers, 1000000);
+	add(net, true, src_up, 0, true);
+	for (int i = 0; i < n; i++)
+		add(net, false, up, 0, true);
+	mesh(net);
+	return net;
+}
+
 START_TEST(test_heterogeneous_demand_limited)
 {
 	struct simnet *net = simnet_new(7, 10000);
@@ -79,12 +93,7 @@ END_TEST
  * their receivers. */
 START_TEST(test_supply_limited_utilisation)
 {
-	struct simnet *net = simnet_new(11, 10000);
-	simnet_set_stream(net, ladder, 4, 1000000);
-	add(net, true, 3000, 0, true);
-	for (int i = 0; i < 10; i++)
-		add(net, false, 1000, 0, true);
-	mesh(net);
+	struct simnet *net = uniform_swarm(11, 4, 3000, 10, 1000);
 	simnet_run_until(net, 5000000);
 	uint64_t before = 0;
 	for (int i = 1; i <= 10; i++) {
@@ -175,12 +184,7 @@ END_TEST
  * the peers. Both start playing. */
 START_TEST(test_newcomer_descriptors)
 {
-	struct simnet *net = simnet_new(7, 10000);
-	simnet_set_stream(net, ladder, 2, 1000000);
-	add(net, true, 1200, 0, true);
-	for (int i = 0; i < 4; i++)
-		add(net, false, 600, 0, true);
-	mesh(net);
+	struct simnet *net = uniform_swarm(7, 2, 1200, 4, 600);
 	simnet_run_until(net, 5000000);
 	uint64_t before[5];
 	for (int i = 1; i <= 4; i++) {
@@ -228,12 +232,7 @@ START_TEST(test_descriptor_relay)
 	 * show who heard of a segment already. (Not quite all of it: node 7
 	 * then lives on what two of them relay and repair, and at 300 kbit/s
 	 * its continuity flips with the smallest change of timing.) */
-	struct simnet *net = simnet_new(5, 10000);
-	simnet_set_stream(net, ladder, 2, 1000000);
-	add(net, true, 1200, 0, true);
-	for (int i = 0; i < 6; i++)
-		add(net, false, 400, 0, true);
-	mesh(net);
+	struct simnet *net = uniform_swarm(5, 2, 1200, 6, 400);
 	/* Node 7 hears of the stream through peers 1 and 2 only. */
 	int far = add(net, false, 400, 0, true);
 	ck_assert_int_eq(simnet_link(net, 1, far), 0);
