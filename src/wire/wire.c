@@ -443,42 +443,30 @@ static int dec_body(struct rd *r, struct wire_msg *m)
 	return LC_ETYPE;
 }
 
-int wire_peek(const uint8_t *buf, size_t len, enum wire_type *type, size_t *total)
+int wire_peek(const uint8_t *buf, size_t len, enum wire_type *type)
 {
-	uint32_t body;
 	if (len < WIRE_HDR_LEN)
 		return LC_ETRUNC;
-	if (buf[0] != WIRE_MAGIC0 || buf[1] != WIRE_MAGIC1)
-		return LC_EPROTO;
-	if (buf[2] != WIRE_VERSION)
+	if (buf[0] != WIRE_VERSION)
 		return LC_EVERSION;
-	if (buf[3] < 1 || buf[3] > WIRE_TYPE_MAX)
+	if (buf[1] < 1 || buf[1] > WIRE_TYPE_MAX)
 		return LC_ETYPE;
-	body = lc_get_be32(buf + 4);
-	if (body > WIRE_MAX_BODY)
+	if (len > WIRE_MAX_MSG)
 		return LC_E2BIG;
-	*type = (enum wire_type)buf[3];
-	*total = WIRE_HDR_LEN + (size_t)body;
+	*type = (enum wire_type)buf[1];
 	return 0;
 }
 
 int wire_decode(const uint8_t *buf, size_t len, struct wire_msg *m)
 {
 	enum wire_type type;
-	size_t total, body;
+	size_t body;
 	struct rd r;
 
-	TRY(wire_peek(buf, len, &type, &total));
-	if (len > WIRE_MAX_MSG)
-		return LC_E2BIG;
-	if (len < total)
-		return LC_ETRUNC;
-	if (len > total)
-		return LC_EPROTO;
-
+	TRY(wire_peek(buf, len, &type));
 	m->type = type;
 	r.p = buf + WIRE_HDR_LEN;
-	r.left = total - WIRE_HDR_LEN;
+	r.left = len - WIRE_HDR_LEN;
 	TRY(dec_body(&r, m));
 	if (r.left)
 		return LC_EPROTO;
@@ -644,11 +632,8 @@ int wire_encode(const struct wire_msg *m, uint8_t *buf, size_t cap)
 	TRY(size = wire_encoded_size(m));
 	if (cap < (size_t)size)
 		return LC_EFULL;
-	buf[0] = WIRE_MAGIC0;
-	buf[1] = WIRE_MAGIC1;
-	buf[2] = WIRE_VERSION;
-	buf[3] = (uint8_t)m->type;
-	lc_put_be32(buf + 4, (uint32_t)(size - WIRE_HDR_LEN));
+	buf[0] = WIRE_VERSION;
+	buf[1] = (uint8_t)m->type;
 	w.p = buf + WIRE_HDR_LEN;
 	enc_body(&w, m);
 	assert(w.p == buf + size);
@@ -670,11 +655,8 @@ int wire_encode_block_head(const struct wire_block *b, uint8_t *buf, size_t cap)
 	TRY(check_msg(&m, &body));
 	if (cap < WIRE_HDR_LEN + body)
 		return LC_EFULL;
-	buf[0] = WIRE_MAGIC0;
-	buf[1] = WIRE_MAGIC1;
-	buf[2] = WIRE_VERSION;
-	buf[3] = WIRE_BLOCK;
-	lc_put_be32(buf + 4, (uint32_t)body);
+	buf[0] = WIRE_VERSION;
+	buf[1] = WIRE_BLOCK;
 	w.p = buf + WIRE_HDR_LEN;
 	wr_u32(&w, v.segment);
 	wr_u8(&w, v.layer);

@@ -3,24 +3,25 @@
  * allocation, no dependency but core.
  *
  * One message travels as one WebSocket binary message (subprotocol
- * layercast.v1). A message is an 8-byte common header and a body whose
- * length the header states. Every integer is unsigned big-endian (network
- * byte order) unless marked "signed" (two's complement). A string is a u8
- * length followed by that many bytes, no terminator; every string byte is
- * printable ASCII 0x20..0x7E (a host string also has no space 0x20). The
- * decoder rejects anything that does not follow this page exactly, so a
- * valid message has one and only one encoding (decode then encode gives the
- * same bytes back).
+ * layercast.v1). A message is a 2-byte common header and a body: the rest
+ * of the WebSocket message, whose framing gives the length. Every integer is
+ * unsigned big-endian (network byte order) unless marked "signed" (two's
+ * complement). A string is a u8 length followed by that many bytes, no
+ * terminator; every string byte is printable ASCII 0x20..0x7E (a host
+ * string also has no space 0x20). Every body is self-delimiting (its fields
+ * give its length), and the decoder rejects anything that does not follow
+ * this page exactly, so a valid message has one and only one encoding
+ * (decode then encode gives the same bytes back).
  *
- * Common header (8 bytes)
+ * Common header (2 bytes)
  *
  *   off size field
- *   0   2    magic 0x4C 0x43 ("LC")
- *   2   1    version = 2 (WIRE_VERSION; 1 sent systematic blocks' k
- *                       coefficients in full)
- *   3   1    type (enum wire_type, 1..12)
- *   4   4    body length L in bytes; the message is exactly 8 + L bytes,
- *            and 8 + L <= WIRE_MAX_MSG (71680 = 70 KiB)
+ *   0   1    version = 3 (WIRE_VERSION; 2 had an 8-byte header that also
+ *                       held the magic "LC" and the body length, 1 sent
+ *                       systematic blocks' k coefficients in full)
+ *   1   1    type (enum wire_type, 1..12)
+ *   the whole message (header and body) is at most WIRE_MAX_MSG bytes
+ *   (71680 = 70 KiB)
  *
  * Bodies (offsets from the start of the body; "var" = variable)
  *
@@ -137,18 +138,16 @@
  *
  * Errors of wire_decode(), and the WebSocket close code for each
  * (wire_close_code()):
- *   LC_ETRUNC    input shorter than 8 bytes, shorter than 8 + L, or a field
- *                runs past the end of the body                     -> 1002
- *   LC_EPROTO    bad magic; input longer than 8 + L (trailing bytes); body
- *                longer than its fields                            -> 1002
+ *   LC_ETRUNC    input shorter than 2 bytes, or a field runs past the
+ *                end of the body                                   -> 1002
+ *   LC_EPROTO    body longer than its fields (trailing bytes)      -> 1002
  *   LC_EVERSION  version byte is not WIRE_VERSION                  -> 1002
  *   LC_ETYPE     unknown type                                      -> 1002
  *   LC_ERANGE    a field out of its range above (k = 0, B > 65536,
  *                gen_len > k*B, layer >= 8, counts above limits, bad
  *                string bytes, reserved flag bits, ...)            -> 1007
- *   LC_E2BIG     input or 8 + L larger than WIRE_MAX_MSG           -> 1009
- * The checks run in this order: the header (length, magic, version, type,
- * size); the body's structure field by field (LC_ETRUNC, or LC_ERANGE for a
+ *   LC_E2BIG     input larger than WIRE_MAX_MSG                    -> 1009
+ * The checks run in this order: the header (length, version, type, size); the body's structure field by field (LC_ETRUNC, or LC_ERANGE for a
  * count, string length, k or B over its bound, or a bad string byte); bytes
  * left over (LC_EPROTO); then the value rules (LC_ERANGE), which are the
  * ones wire_encode() enforces, so that whatever decodes re-encodes.
@@ -161,10 +160,8 @@
 
 #include "core/core.h"
 
-#define WIRE_MAGIC0 0x4C
-#define WIRE_MAGIC1 0x43
-#define WIRE_VERSION 2
-#define WIRE_HDR_LEN 8
+#define WIRE_VERSION 3
+#define WIRE_HDR_LEN 2
 #define WIRE_MAX_MSG (70 * 1024)
 #define WIRE_MAX_BODY (WIRE_MAX_MSG - WIRE_HDR_LEN)
 
@@ -350,12 +347,11 @@ struct wire_msg {
 int wire_decode(const uint8_t *buf, size_t len, struct wire_msg *m);
 
 /*
- * Check only the common header of (buf, len), which may be a prefix of a
- * message (len >= WIRE_HDR_LEN). On success returns 0 and sets *type and
- * *total (8 + L). Errors: LC_ETRUNC (len < 8), LC_EPROTO, LC_EVERSION,
- * LC_ETYPE, LC_E2BIG.
+ * Check only the common header of the whole message (buf, len): version,
+ * type and size. On success returns 0 and sets *type. Errors: LC_ETRUNC
+ * (len < 2), LC_EVERSION, LC_ETYPE, LC_E2BIG.
  */
-int wire_peek(const uint8_t *buf, size_t len, enum wire_type *type, size_t *total);
+int wire_peek(const uint8_t *buf, size_t len, enum wire_type *type);
 
 /*
  * The encoded size of *m in bytes (> 0), or LC_ERANGE / LC_ETYPE if *m
@@ -372,8 +368,8 @@ int wire_encode(const struct wire_msg *m, uint8_t *buf, size_t cap);
 
 /*
  * Zero-copy BLOCK: encode everything of the BLOCK *b up to its payload (the
- * header, the fields and the coefficients: 24 + 2 bytes if systematic, else
- * 24 + k) into buf, so that the caller can produce the block_size payload
+ * header, the fields and the coefficients: 18 + 2 bytes if systematic, else
+ * 18 + k) into buf, so that the caller can produce the block_size payload
  * bytes right after it (e.g.
  * recode into the send buffer). b->payload is not read and may be NULL.
  * Returns the head length, or LC_ERANGE / LC_EINVAL / LC_EFULL as

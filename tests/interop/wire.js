@@ -2,8 +2,7 @@
 // The two peer messages the interop tests exchange, encoded by hand from the
 // byte format in src/wire/wire.h (an independent implementation of it).
 
-const MAGIC = Buffer.from('LC');
-const VERSION = 2;
+const VERSION = 3;
 const HELLO = 1;
 
 function str(s) {
@@ -22,22 +21,17 @@ function encodeHello({ peerId, port = 0, host = '', stream = 'test', software = 
   fixed.writeUInt32BE(2000, 15);    // down_kbps
   fixed.writeUInt16BE(port, 19);
   const body = Buffer.concat([fixed, str(host), str(stream), str(software)]);
-  const hdr = Buffer.alloc(8);
-  MAGIC.copy(hdr, 0);
-  hdr.writeUInt8(VERSION, 2);
-  hdr.writeUInt8(HELLO, 3);
-  hdr.writeUInt32BE(body.length, 4);
-  return Buffer.concat([hdr, body]);
+  return Buffer.concat([Buffer.from([VERSION, HELLO]), body]);
 }
 
 // Returns { peerId, stream, software } or throws.
 function decodeHello(buf) {
-  if (buf.length < 8 || buf[0] !== 0x4c || buf[1] !== 0x43) throw new Error('bad magic');
-  if (buf[2] !== VERSION) throw new Error('bad version');
-  if (buf[3] !== HELLO) throw new Error('not a HELLO: type ' + buf[3]);
-  const len = buf.readUInt32BE(4);
-  if (buf.length !== 8 + len) throw new Error('length mismatch');
-  const b = buf.subarray(8);
+  // The WebSocket message is the whole message: a 2-byte header, then the body.
+  if (buf.length < 2) throw new Error('truncated header');
+  if (buf[0] !== VERSION) throw new Error('bad version ' + buf[0]);
+  if (buf[1] !== HELLO) throw new Error('not a HELLO: type ' + buf[1]);
+  const b = buf.subarray(2);
+  if (b.length < 21) throw new Error('truncated');
   let off = 21;
   const strings = [];
   for (let i = 0; i < 3; i++) {
