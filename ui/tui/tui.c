@@ -368,14 +368,20 @@ static int draw_layers(struct tui *t, int y)
 	for (int l = 0; l < nl; l++, y++) {
 		const struct engine_layer_stats *ls = &st->layer[l];
 		bool sub = st->source || l <= st->level;
-		char size[16];
-		snprintf(size, sizeof size, "%dx%d", ls->width, ls->height);
+		/* Size, frame rate and stream rate come with a segment's
+		 * descriptor: "-" until one has come (blocks may come first). */
+		char size[24] = "-", fps[16] = "-", rate[24] = "-";
+		if (ls->width > 0 && ls->height > 0) {
+			snprintf(size, sizeof size, "%dx%d", ls->width, ls->height);
+			snprintf(fps, sizeof fps, "%4.0f", ls->fps);
+			snprintf(rate, sizeof rate, "%11.0f", ls->rate_kbps);
+		}
 		if (l == st->playing_level && st->started)
 			attr(t, C_GOOD, true);
 		else if (!sub)
 			attr(t, C_DIM, true);
-		put(y, 1, "%c L%d  %-10s %4.0f  %11.0f  %9.0f", l == st->playing_level ? '>' : ' ',
-		    l, size, ls->fps, ls->rate_kbps, ls->in_kbps);
+		put(y, 1, "%c L%d  %-10s %4s  %11s  %9.0f", l == st->playing_level ? '>' : ' ', l,
+		    size, fps, rate, ls->in_kbps);
 		attr(t, C_GOOD, false);
 		attr(t, C_DIM, false);
 		int x = 50;
