@@ -124,11 +124,35 @@ static size_t coef_len(const struct wire_block *b)
  * bytes, is 1 at i and 0 elsewhere. */
 static const uint8_t UNITS[2 * WIRE_K_MAX] = { [WIRE_K_MAX] = 1 };
 
+/* A relay list: with FORWARD only, 1..WIRE_DEST_MAX ids, non-zero, no two
+ * alike; without DESTS, empty. */
+static int check_dests(const struct wire_block *b)
+{
+	if (!(b->flags & WIRE_BLOCK_DESTS))
+		return b->ndest ? LC_ERANGE : 0;
+	if (!(b->flags & WIRE_BLOCK_FORWARD) || b->ndest < 1 || b->ndest > WIRE_DEST_MAX)
+		return LC_ERANGE;
+	for (unsigned i = 0; i < b->ndest; i++) {
+		if (!b->dest[i])
+			return LC_ERANGE;
+		for (unsigned j = 0; j < i; j++)
+			if (b->dest[j] == b->dest[i])
+				return LC_ERANGE;
+	}
+	return 0;
+}
+
+static size_t dests_len(const struct wire_block *b)
+{
+	return b->flags & WIRE_BLOCK_DESTS ? 1 + 8 * (size_t)b->ndest : 0;
+}
+
 static int check_block(const struct wire_block *b, size_t *body)
 {
 	TRY(check_layer(b->layer));
-	if (b->flags & ~(WIRE_BLOCK_FORWARD | WIRE_BLOCK_SYSTEMATIC))
+	if (b->flags & ~(WIRE_BLOCK_FORWARD | WIRE_BLOCK_SYSTEMATIC | WIRE_BLOCK_DESTS))
 		return LC_ERANGE;
+	TRY(check_dests(b));
 	TRY(check_kb(b->k, b->block_size));
 	if (b->gen_len < 1 || (uint64_t)b->gen_len > (uint64_t)b->k * b->block_size)
 		return LC_ERANGE;
@@ -143,7 +167,7 @@ static int check_block(const struct wire_block *b, size_t *body)
 		if (ones != 1 || others)
 			return LC_ERANGE;
 	}
-	*body = 16 + coef_len(b) + b->block_size;
+	*body = 16 + coef_len(b) + dests_len(b) + b->block_size;
 	return 0;
 }
 
@@ -366,7 +390,7 @@ static int dec_block(struct rd *r, struct wire_block *b)
 	/* k and B size what follows: a wild value is a bad field, not a
 	 * short body. */
 	TRY(check_kb(b->k, b->block_size));
-	if (b->flags & ~(WIRE_BLOCK_FORWARD | WIRE_BLOCK_SYSTEMATIC))
+	if (b->flags & ~(WIRE_BLOCK_FORWARD | WIRE_BLOCK_SYSTEMATIC | WIRE_BLOCK_DESTS))
 		return LC_ERANGE;
 	if (b->flags & WIRE_BLOCK_SYSTEMATIC) {
 		uint16_t i;
@@ -376,6 +400,14 @@ static int dec_block(struct rd *r, struct wire_block *b)
 		b->coef = UNITS + WIRE_K_MAX - i;
 	} else {
 		TRY(rd_bytes(r, b->k, &b->coef));
+	}
+	b->ndest = 0;
+	if (b->flags & WIRE_BLOCK_DESTS) {
+		TRY(rd_u8(r, &b->ndest));
+		if (b->ndest < 1 || b->ndest > WIRE_DEST_MAX)
+			return LC_ERANGE; /* n sizes what follows */
+		for (unsigned i = 0; i < b->ndest; i++)
+			TRY(rd_u64(r, &b->dest[i]));
 	}
 	TRY(rd_bytes(r, b->block_size, &b->payload));
 	return 0;
@@ -494,18 +526,24 @@ static void wr_bytes(struct wr *w, const void *p, size_t n)
 	w->p += n;
 }
 
-/* A BLOCK's coefficients: a systematic one's as the index of its 1
- * (check_block() found exactly one), any other's in full. */
-static void wr_coef(struct wr *w, const struct wire_block *b)
+/* A BLOCK's coefficients (a systematic one's as the index of its 1, which
+ * check_block() found to be the only one; any other's in full), then its
+ * relay list if it has one. */
+static void wr_coef_dests(struct wr *w, const struct wire_block *b)
 {
 	if (!(b->flags & WIRE_BLOCK_SYSTEMATIC)) {
 		wr_bytes(w, b->coef, b->k);
-		return;
+	} else {
+		uint16_t i = 0;
+		while (i + 1 < b->k && !b->coef[i])
+			i++;
+		wr_u16(w, i);
 	}
-	uint16_t i = 0;
-	while (i + 1 < b->k && !b->coef[i])
-		i++;
-	wr_u16(w, i);
+	if (b->flags & WIRE_BLOCK_DESTS) {
+		wr_u8(w, b->ndest);
+		for (unsigned i = 0; i < b->ndest; i++)
+			wr_u64(w, b->dest[i]);
+	}
 }
 
 static void wr_str(struct wr *w, const char *s)
@@ -565,7 +603,7 @@ static void enc_body(struct wr *w, const struct wire_msg *m)
 		wr_u16(w, b->k);
 		wr_u32(w, b->block_size);
 		wr_u32(w, b->gen_len);
-		wr_coef(w, b);
+		wr_coef_dests(w, b);
 		wr_bytes(w, b->payload, b->block_size);
 		break;
 	}
@@ -664,7 +702,7 @@ int wire_encode_block_head(const struct wire_block *b, uint8_t *buf, size_t cap)
 	wr_u16(&w, v.k);
 	wr_u32(&w, v.block_size);
 	wr_u32(&w, v.gen_len);
-	wr_coef(&w, &v);
+	wr_coef_dests(&w, &v);
 	return (int)(w.p - buf);
 }
 

@@ -71,14 +71,19 @@
  *   4   1    layer      0..7
  *   5   1    flags      0x01 FORWARD (AQCS: relay it to your neighbours),
  *                       0x02 SYSTEMATIC (coef is a unit vector: exactly one
- *                       byte is 1, the others 0). Other bits 0.
+ *                       byte is 1, the others 0), 0x04 DESTS (with
+ *                       FORWARD only: relay it to the listed peers alone).
+ *                       Other bits 0.
  *   6   2    k          blocks in the generation, 1..256
  *   8   4    B          block size in bytes, 1..65536
  *   12  4    gen_len    true payload length of the generation, 1..k*B
  *   16  c    coef       SYSTEMATIC: c = 2, the index (0..k-1) of the 1;
  *                       else c = k, the coefficient vector over GF(2^8)
- *   16+c B   payload    the coded block
- *   (exactly 16 + c + B bytes: 19..65808)
+ *   DESTS only, d = 1 + 8n bytes (else d = 0):
+ *   16+c 1   ndest      n, 1..64 (WIRE_DEST_MAX)
+ *        8n  dest       peer ids, non-zero, no two alike
+ *   16+c+d B payload    the coded block
+ *   (exactly 16 + c + d + B bytes: 19..66321)
  *
  * DONE (6): the sender has decoded the generation; stop sending it.
  *   0   4    segment
@@ -174,6 +179,7 @@
 #define WIRE_REASON_MAX 123
 #define WIRE_PEERS_MAX 32
 #define WIRE_HAVE_MAX 64
+#define WIRE_DEST_MAX 64
 #define WIRE_DURATION_MAX 60000000u
 #define WIRE_FPS_MILLI_MAX 1000000u
 #define WIRE_LEVEL_NONE 0xFF
@@ -200,7 +206,7 @@ enum { WIRE_ROLE_SOURCE = 0x01, WIRE_ROLE_PEER = 0x02, WIRE_ROLE_TRACKER = 0x04 
 /* PULL.flags */
 enum { WIRE_PULL_REPAIR = 0x01 };
 /* BLOCK.flags */
-enum { WIRE_BLOCK_FORWARD = 0x01, WIRE_BLOCK_SYSTEMATIC = 0x02 };
+enum { WIRE_BLOCK_FORWARD = 0x01, WIRE_BLOCK_SYSTEMATIC = 0x02, WIRE_BLOCK_DESTS = 0x04 };
 /* SEGMENT.flags */
 enum { WIRE_SEG_KEYFRAME = 0x01 };
 
@@ -272,6 +278,8 @@ struct wire_block {
 	uint32_t gen_len;
 	const uint8_t *coef;     /* k bytes */
 	const uint8_t *payload;  /* block_size bytes */
+	uint8_t ndest;           /* DESTS: the peers to relay to (else 0) */
+	uint64_t dest[WIRE_DEST_MAX];
 };
 
 struct wire_done {
@@ -368,8 +376,8 @@ int wire_encode(const struct wire_msg *m, uint8_t *buf, size_t cap);
 
 /*
  * Zero-copy BLOCK: encode everything of the BLOCK *b up to its payload (the
- * header, the fields and the coefficients: 18 + 2 bytes if systematic, else
- * 18 + k) into buf, so that the caller can produce the block_size payload
+ * header, the fields, the coefficients and any relay list: 18 + 2 bytes if
+ * systematic, else 18 + k; plus 1 + 8 * ndest with DESTS) into buf, so that the caller can produce the block_size payload
  * bytes right after it (e.g.
  * recode into the send buffer). b->payload is not read and may be NULL.
  * Returns the head length, or LC_ERANGE / LC_EINVAL / LC_EFULL as

@@ -69,12 +69,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (msg.type == WIRE_BLOCK) {
 			/* Zero copy both ways: pointers into the input on decode
 			 * (a systematic block's coefficients are its 2-byte
-			 * index: a unit vector with the 1 there), and the head
+			 * index: a unit vector with the 1 there; a relay list sits
+			 * before the payload), and the head
 			 * alone encodes the same prefix. */
 			const struct wire_block *b = &msg.u.block;
 			bool sys = b->flags & WIRE_BLOCK_SYSTEMATIC;
 			size_t c = sys ? 2 : b->k;
-			if (b->payload != data + WIRE_HDR_LEN + 16 + c)
+			size_t d = b->flags & WIRE_BLOCK_DESTS ? 1 + 8 * (size_t)b->ndest : 0;
+			if (b->payload != data + WIRE_HDR_LEN + 16 + c + d)
 				abort();
 			if (!sys && b->coef != data + WIRE_HDR_LEN + 16)
 				abort();
@@ -86,7 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 						abort();
 			}
 			int h = wire_encode_block_head(b, out, sizeof out);
-			if (h != (int)(WIRE_HDR_LEN + 16 + c) || memcmp(out, data, (size_t)h) != 0)
+			if (h != (int)(WIRE_HDR_LEN + 16 + c + d) || memcmp(out, data, (size_t)h) != 0)
 				abort();
 		}
 		return 0;

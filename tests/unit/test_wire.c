@@ -59,7 +59,8 @@ static bool msg_eq(const struct wire_msg *a, const struct wire_msg *b)
 		return x->segment == y->segment && x->layer == y->layer && x->flags == y->flags &&
 		       x->k == y->k && x->block_size == y->block_size && x->gen_len == y->gen_len &&
 		       !memcmp(x->coef, y->coef, x->k) &&
-		       !memcmp(x->payload, y->payload, x->block_size);
+		       !memcmp(x->payload, y->payload, x->block_size) && x->ndest == y->ndest &&
+		       !memcmp(x->dest, y->dest, x->ndest * sizeof x->dest[0]);
 	}
 	case WIRE_DONE:
 		return a->u.done.segment == b->u.done.segment && a->u.done.layer == b->u.done.layer;
@@ -135,14 +136,16 @@ START_TEST(test_roundtrip)
 		memset(&msg2, 0xa5, sizeof msg2);
 		ck_assert_msg(wire_decode(buf, (size_t)len, &msg2) == 0, "sample %u", i);
 		ck_assert_msg(msg_eq(&msg, &msg2), "sample %u differs", i);
-		if (msg.type == WIRE_BLOCK && !(msg.u.block.flags & WIRE_BLOCK_SYSTEMATIC)) {
-			/* Zero copy: coef and payload point into the input. */
-			ck_assert_ptr_eq(msg2.u.block.coef, buf + WIRE_HDR_LEN + 16);
-			ck_assert_ptr_eq(msg2.u.block.payload,
-					 buf + WIRE_HDR_LEN + 16 + msg2.u.block.k);
-		} else if (msg.type == WIRE_BLOCK) {
-			/* A systematic block's coefficients are its index (2 bytes). */
-			ck_assert_ptr_eq(msg2.u.block.payload, buf + WIRE_HDR_LEN + 16 + 2);
+		/* Zero copy: coef and payload point into the input. A systematic
+		 * block's coefficients are its index (2 bytes); a relay list
+		 * (1 + 8n bytes) comes between them and the payload. */
+		if (msg.type == WIRE_BLOCK) {
+			const struct wire_block *b = &msg2.u.block;
+			size_t c = b->flags & WIRE_BLOCK_SYSTEMATIC ? 2 : b->k;
+			size_t d = b->flags & WIRE_BLOCK_DESTS ? 1 + 8 * (size_t)b->ndest : 0;
+			if (!(b->flags & WIRE_BLOCK_SYSTEMATIC))
+				ck_assert_ptr_eq(b->coef, buf + WIRE_HDR_LEN + 16);
+			ck_assert_ptr_eq(b->payload, buf + WIRE_HDR_LEN + 16 + c + d);
 		}
 		ck_assert_int_eq(wire_encode(&msg2, buf2, sizeof buf2), len);
 		ck_assert(!memcmp(buf, buf2, (size_t)len));
@@ -396,7 +399,7 @@ START_TEST(test_bad_fields_block)
 	 * (systematic: k = 16, unit at 5), payload 18 (B = 1400). */
 	PATCH(16, 4, LC_ERANGE, WIRE_LAYERS_MAX);
 	PATCH(16, 4, LC_ERANGE, 0xff);
-	PATCH(16, 5, LC_ERANGE, 0x04);
+	PATCH(16, 5, LC_ERANGE, 0x08);
 	PATCH(16, 5, LC_ERANGE, 0x80);
 	PATCH(16, 6, LC_ERANGE, 0, 0);
 	PATCH(16, 6, LC_ERANGE, 0x01, 0x01);
@@ -429,6 +432,35 @@ START_TEST(test_bad_fields_block)
 	PATCH(13, 6, LC_ERANGE, 0x01, 0x01);
 	PATCH(13, 8, LC_ERANGE, 0x00, 0x01, 0x00, 0x01);
 	PATCH(13, 12, LC_ERANGE, 0x01, 0x00, 0x00, 0x01);
+}
+END_TEST
+
+/* A relay list: sample 35 is systematic with index 16, ndest 18 (3),
+ * ids 19, 27 and 35, payload 43 (B = 3). */
+START_TEST(test_bad_fields_dests)
+{
+	PATCH(35, 5, LC_ERANGE, WIRE_BLOCK_SYSTEMATIC | WIRE_BLOCK_DESTS); /* not FORWARD */
+	PATCH(35, 5, LC_EPROTO, WIRE_BLOCK_SYSTEMATIC | WIRE_BLOCK_FORWARD); /* no list read */
+	PATCH(35, 18, LC_ERANGE, 0);
+	PATCH(35, 18, LC_ERANGE, WIRE_DEST_MAX + 1);
+	PATCH(35, 18, LC_ERANGE, 0xff);
+	PATCH(35, 18, LC_EPROTO, 2);
+	PATCH(35, 18, LC_ETRUNC, 4);
+	PATCH(35, 27, LC_ERANGE, 0, 0, 0, 0, 0, 0, 0, 0);
+	PATCH(35, 27, LC_ERANGE, 1, 2, 3, 4, 5, 6, 7, 8); /* the first id again */
+	PATCH(35, 35, 0, 0, 0, 0, 0, 0, 0, 0, 2);
+	/* The encoder holds the same rules. */
+	ck_assert(wire_sample(35, &msg, unit));
+	msg.u.block.flags &= (uint8_t)~WIRE_BLOCK_DESTS;
+	ck_assert_int_eq(wire_encoded_size(&msg), LC_ERANGE); /* a list without the flag */
+	msg.u.block.flags |= WIRE_BLOCK_DESTS;
+	msg.u.block.ndest = 0;
+	ck_assert_int_eq(wire_encoded_size(&msg), LC_ERANGE);
+	msg.u.block.ndest = 3;
+	msg.u.block.dest[2] = msg.u.block.dest[0];
+	ck_assert_int_eq(wire_encoded_size(&msg), LC_ERANGE);
+	msg.u.block.dest[2] = 9;
+	ck_assert_int_gt(wire_encoded_size(&msg), 0);
 }
 END_TEST
 
@@ -625,7 +657,8 @@ START_TEST(test_block_head)
 		memset(buf2, 0xee, sizeof buf2);
 		int h = wire_encode_block_head(&b, buf2, n);
 		ck_assert_int_eq(h, WIRE_HDR_LEN + 16 +
-					    (b.flags & WIRE_BLOCK_SYSTEMATIC ? 2 : b.k));
+					    (b.flags & WIRE_BLOCK_SYSTEMATIC ? 2 : b.k) +
+					    (b.flags & WIRE_BLOCK_DESTS ? 1 + 8 * b.ndest : 0));
 		memcpy(buf2 + h, msg.u.block.payload, b.block_size);
 		ck_assert(!memcmp(buf, buf2, n));
 		ck_assert_int_eq(wire_encode_block_head(&b, buf2, n - 1), LC_EFULL);
@@ -791,6 +824,7 @@ Suite *suite_wire(void)
 	tcase_add_test(tc, test_bad_fields_hello);
 	tcase_add_test(tc, test_bad_fields_lists);
 	tcase_add_test(tc, test_bad_fields_block);
+	tcase_add_test(tc, test_bad_fields_dests);
 	tcase_add_test(tc, test_bad_fields_small);
 	tcase_add_test(tc, test_bad_fields_segment);
 	tcase_add_test(tc, test_encode_invalid);

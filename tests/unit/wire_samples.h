@@ -277,6 +277,25 @@ static bool wire_sample(unsigned i, struct wire_msg *m, uint8_t *coef_unit)
 		m->u.want.k = 13;
 		m->u.want.bitmap[1] = 0x10;
 		return true;
+	case 35: /* BLOCK, forward to 3 listed peers, systematic 2 of 4 */
+		m->type = WIRE_BLOCK;
+		memset(coef_unit, 0, WIRE_K_MAX);
+		coef_unit[2] = 1;
+		m->u.block = (struct wire_block){ .segment = 41, .layer = 0,
+			.flags = WIRE_BLOCK_FORWARD | WIRE_BLOCK_SYSTEMATIC | WIRE_BLOCK_DESTS,
+			.k = 4, .block_size = 3, .gen_len = 10, .coef = coef_unit,
+			.payload = ws_payload, .ndest = 3,
+			.dest = { 0x0102030405060708ull, 1, UINT64_MAX } };
+		return true;
+	case 36: /* BLOCK, dense, forward to the most listed peers */
+		m->type = WIRE_BLOCK;
+		m->u.block = (struct wire_block){ .segment = 5, .layer = 2,
+			.flags = WIRE_BLOCK_FORWARD | WIRE_BLOCK_DESTS, .k = 8,
+			.block_size = 64, .gen_len = 500, .coef = ws_coef,
+			.payload = ws_payload, .ndest = WIRE_DEST_MAX };
+		for (unsigned j = 0; j < WIRE_DEST_MAX; j++)
+			m->u.block.dest[j] = 1000 + j;
+		return true;
 	}
 	return false;
 }
