@@ -188,7 +188,8 @@ static void sw_nbr_up(void *ctx, uint32_t link, const struct swarm_nbr *n)
 		return;
 	int64_t now = lc_now_us();
 	el->nbr = true; /* before: sched_nbr_up sends SUBSCRIBE and the live descriptors */
-	if (sched_nbr_up(e->sc, link, (n->role & WIRE_ROLE_SOURCE) != 0, n->up_kbps, now)) {
+	if (sched_nbr_up(e->sc, link, (n->role & WIRE_ROLE_SOURCE) != 0, n->up_kbps, n->peer_id,
+			 now)) {
 		el->nbr = false;
 		return;
 	}

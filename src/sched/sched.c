@@ -24,6 +24,8 @@
 #define BLOCK_FLOOR 512         /* the smallest block the source picks ... */
 #define BLOCK_CEIL 1024         /* ... and the largest floor for a generation's blocks */
 #define RELAY_SHARE 90          /* % of the peers' upload that should be able to relay */
+#define LIST_LAYER_MIN 1        /* relay lists for this layer and up; the base layer
+				 * goes only to relays that reach all in time */
 
 struct gen {
 	bool live;
@@ -78,6 +80,8 @@ struct nbr {
 	uint8_t have_done[SCHED_WINDOW];
 	uint16_t nf[SCHED_WINDOW][WIRE_LAYERS_MAX]; /* source: direct blocks sent */
 	uint16_t fbase[SCHED_WINDOW][WIRE_LAYERS_MAX]; /* source: forward blocks before it came */
+	uint16_t nl[SCHED_WINDOW][WIRE_LAYERS_MAX]; /* source: listed forward blocks to it */
+	uint64_t peer_id;        /* 0: unknown (it is never on a relay list) */
 	struct rep rep[REPQ_MAX];
 	unsigned nrep;
 	bool in_pullq;
@@ -215,6 +219,15 @@ static unsigned peer_nbrs(const struct sched *s)
 static bool relays_blocks(uint64_t B, unsigned nd, uint64_t up_kbps)
 {
 	return B * nd * 8000 <= up_kbps * RELAY_BOUND_US;
+}
+
+/* To how many of nd neighbours a peer with this upload relays a message of
+ * msg bytes within RELAY_BOUND_US. With coding, a relay that cannot reach
+ * all of them in time relays to a list the source gives (DESTS). */
+static unsigned relay_reach(uint64_t msg, unsigned nd, uint64_t up_kbps)
+{
+	uint64_t m = up_kbps * RELAY_BOUND_US / 8000 / (msg ? msg : 1);
+	return m < nd ? (unsigned)m : nd;
 }
 
 static struct seg *seg_find(const struct sched *s, uint32_t num)
@@ -445,11 +458,13 @@ static void nbr_have_slot(struct nbr *nb, uint32_t seg)
 		memset(nb->have_rank[slot], 0, sizeof nb->have_rank[slot]);
 		memset(nb->nf[slot], 0, sizeof nb->nf[slot]);
 		memset(nb->fbase[slot], 0, sizeof nb->fbase[slot]);
+		memset(nb->nl[slot], 0, sizeof nb->nl[slot]);
 		nb->have_done[slot] = 0;
 	}
 }
 
-int sched_nbr_up(struct sched *s, uint32_t link, bool is_source, uint32_t up_kbps, int64_t now_us)
+int sched_nbr_up(struct sched *s, uint32_t link, bool is_source, uint32_t up_kbps,
+		 uint64_t peer_id, int64_t now_us)
 {
 	if (nbr_find(s, link) >= 0)
 		return LC_EINVAL;
@@ -462,6 +477,7 @@ int sched_nbr_up(struct sched *s, uint32_t link, bool is_source, uint32_t up_kbp
 		nb->link = link;
 		nb->is_source = is_source;
 		nb->up_kbps = up_kbps;
+		nb->peer_id = peer_id;
 		nb->rtt_us = 50000;
 		nb->up_us = now_us;
 		nb->level = -1;
@@ -568,9 +584,18 @@ static void fwd_push(struct sched *s, const struct wire_block *b, int from)
 	unsigned nd = 0;
 	for (int n = 0; n < SCHED_MAX_NBRS; n++) {
 		const struct nbr *nb = &s->nbr[n];
-		if (!nb->used || nb->is_source || n == from || nb->level < b->layer ||
-		    nbr_done(nb, b->segment, b->layer))
+		if (!nb->used || nb->is_source || n == from || nbr_done(nb, b->segment, b->layer))
 			continue;
+		if (b->flags & WIRE_BLOCK_DESTS) {
+			/* The source's list (it counted the block for them). */
+			bool listed = false;
+			for (unsigned i = 0; i < b->ndest && !listed; i++)
+				listed = nb->peer_id && b->dest[i] == nb->peer_id;
+			if (!listed)
+				continue;
+		} else if (nb->level < b->layer) {
+			continue;
+		}
 		dests |= 1ULL << n;
 		nd++;
 	}
@@ -606,21 +631,26 @@ static bool has_room(struct sched *s, int n, size_t bytes)
 	return s->ops.room(s->ops.ctx, s->nbr[n].link) >= bytes;
 }
 
-static int send_block(struct sched *s, int n, uint32_t seg, uint8_t layer, uint8_t flags,
-		      uint16_t k, uint32_t B, uint32_t len, const uint8_t *coef,
-		      const uint8_t *payload)
+static int send_block_msg(struct sched *s, int n, const struct wire_block *b)
 {
 	struct wire_msg m = { .type = WIRE_BLOCK };
-	m.u.block = (struct wire_block){ .segment = seg, .layer = layer, .flags = flags, .k = k,
-					 .block_size = B, .gen_len = len, .coef = coef,
-					 .payload = payload };
+	m.u.block = *b;
 	int rc = send_msg(s, n, &m);
 	if (rc == 0) {
 		s->st.blocks_out++;
 		s->nbr[n].blocks_out++;
-		s->st.bytes_out += B;
+		s->st.bytes_out += b->block_size;
 	}
 	return rc;
+}
+
+static int send_block(struct sched *s, int n, uint32_t seg, uint8_t layer, uint8_t flags,
+		      uint16_t k, uint32_t B, uint32_t len, const uint8_t *coef,
+		      const uint8_t *payload)
+{
+	struct wire_block b = { .segment = seg, .layer = layer, .flags = flags, .k = k,
+				.block_size = B, .gen_len = len, .coef = coef, .payload = payload };
+	return send_block_msg(s, n, &b);
 }
 
 /* A fresh source block of generation gn (systematic first, then random; in
@@ -654,7 +684,7 @@ static unsigned coverage(const struct sched *s, const struct gen *gn, int n, uin
 	unsigned slot = seg % SCHED_WINDOW;
 	if (nb->have_seg[slot] != seg)
 		return gn->f_sent;
-	return gn->f_sent - nb->fbase[slot][l] + nb->nf[slot][l];
+	return gn->f_sent - nb->fbase[slot][l] + nb->nl[slot][l] + nb->nf[slot][l];
 }
 
 static bool subscriber_needs(const struct sched *s, const struct gen *gn, int n, uint32_t seg, int l)
@@ -701,57 +731,114 @@ static uint64_t relay_backlog(const struct sched *s, int puller, int64_t now_us)
  * before g's deadline, after what it has still to relay, at its advertised
  * upload (with a tenth spared for its control messages and repairs)? */
 static bool relay_in_time(const struct sched *s, int puller, const struct seg *g,
-			  const struct gen *gn, int64_t now_us)
+			  const struct gen *gn, int64_t now_us, unsigned fanout)
 {
 	const struct nbr *nb = &s->nbr[puller];
 	if (!nb->up_kbps || !s->wall_us || !g->have_desc)
 		return true;
 	uint64_t bytes = relay_backlog(s, puller, now_us) +
-			 (uint64_t)block_msg_size(gn->k, gn->B) * relay_fanout(s);
+			 (uint64_t)block_msg_size(gn->k, gn->B) * fanout;
 	int64_t relay_us = (int64_t)(bytes * 8000 * 10 / 9 / nb->up_kbps);
 	int64_t deadline = g->desc.capture_us + g->desc.duration_us + s->cfg.buffer_us;
 	return s->wall_us + relay_us + nb->rtt_us < deadline;
 }
 
-static void relay_given(struct sched *s, int puller, const struct gen *gn, int64_t now_us)
+static void relay_given(struct sched *s, int puller, const struct gen *gn, int64_t now_us,
+			unsigned fanout)
 {
 	struct nbr *nb = &s->nbr[puller];
 	nb->relay_bytes = relay_backlog(s, puller, now_us) +
-			  (uint64_t)block_msg_size(gn->k, gn->B) * relay_fanout(s);
+			  (uint64_t)block_msg_size(gn->k, gn->B) * fanout;
 	nb->relay_us = now_us;
+}
+
+/*
+ * Source: how puller would relay a forward block of gn (layer l of segment
+ * num). If it reaches all its neighbours within RELAY_BOUND_US, to all of
+ * them: returns their number, *nlist = 0. Else (coding only) to a list of
+ * as many as it reaches, the subscribers that still need the generation,
+ * the least covered first: returns the list's length in *nlist and list[]
+ * (0: nobody to list). A newcomer is listed once the relays have linked to
+ * it (NEWCOMER_US).
+ */
+static unsigned forward_plan(struct sched *s, int puller, const struct gen *gn, uint32_t num, int l,
+			     int64_t now_us, int *list, unsigned *nlist)
+{
+	unsigned all = relay_fanout(s);
+	const struct nbr *pb = &s->nbr[puller];
+	*nlist = 0;
+	if (!s->cfg.coding || !pb->up_kbps)
+		return all;
+	unsigned reach = relay_reach(block_msg_size(gn->k, gn->B), all, pb->up_kbps);
+	if (reach >= all)
+		return all;
+	if (l < LIST_LAYER_MIN)
+		return 0;
+	if (reach > WIRE_DEST_MAX)
+		reach = WIRE_DEST_MAX;
+	uint32_t key[SCHED_MAX_NBRS];
+	unsigned nc = 0;
+	for (int n = 0; n < SCHED_MAX_NBRS; n++) {
+		const struct nbr *nb = &s->nbr[n];
+		if (n == puller || !nb->peer_id || now_us - nb->up_us < NEWCOMER_US ||
+		    !subscriber_needs(s, gn, n, num, l))
+			continue;
+		/* Coverage first, a random tie-break so that lists spread. */
+		uint32_t k = coverage(s, gn, n, num, l) << 16 | lc_rng_below(&s->rng, 1u << 16);
+		unsigned j = nc++;
+		for (; j > 0 && key[j - 1] > k; j--) {
+			key[j] = key[j - 1];
+			list[j] = list[j - 1];
+		}
+		key[j] = k;
+		list[j] = n;
+	}
+	*nlist = nc < reach ? nc : reach;
+	return *nlist;
 }
 
 /* Source: the most urgent generation (lowest layer, then oldest segment) up
  * to the puller's level that still needs forward blocks and that the puller
- * itself has not decoded (a block it relays is then useful to it too). */
+ * itself has not decoded (a block it relays is then useful to it too), with
+ * the puller's relay plan for it (see forward_plan). */
 static bool source_pick_forward(struct sched *s, int puller, int level, int64_t now_us,
-				struct seg **gs, int *gl)
+				struct seg **gs, int *gl, int *list, unsigned *nlist,
+				unsigned *fanout)
 {
 	for (int l = 0; l <= level && l < WIRE_LAYERS_MAX; l++) {
 		for (unsigned i = 0; i < SCHED_WINDOW; i++) {
 			struct seg *g;
 			struct gen *gn = source_gen(s, i, l, now_us, &g);
-			if (!gn || gn->f_sent >= gn->k || nbr_done(&s->nbr[puller], g->num, l) ||
-			    !relay_in_time(s, puller, g, gn, now_us))
+			if (!gn || nbr_done(&s->nbr[puller], g->num, l))
 				continue;
 			uint32_t num = g->num;
-			/* A forward block reaches every subscriber: only while none
-			 * of them is covered already (else direct blocks finish). */
-			bool any = false, full = false;
-			for (int n = 0; n < SCHED_MAX_NBRS; n++) {
-				const struct nbr *nb = &s->nbr[n];
-				if (!nb->used || nb->is_source || nb->level < l || nbr_done(nb, num, l))
+			unsigned fo = forward_plan(s, puller, gn, num, l, now_us, list, nlist);
+			if (!fo || !relay_in_time(s, puller, g, gn, now_us, fo))
+				continue;
+			if (!*nlist) {
+				/* To all: fresh blocks up to k, and only while
+				 * no subscriber is covered already (else direct
+				 * blocks or lists finish). */
+				if (gn->f_sent >= gn->k)
 					continue;
-				if (coverage(s, gn, n, num, l) >= gn->k)
-					full = true;
-				else
-					any = true;
+				bool any = false, full = false;
+				for (int n = 0; n < SCHED_MAX_NBRS; n++) {
+					const struct nbr *nb = &s->nbr[n];
+					if (!nb->used || nb->is_source || nb->level < l ||
+					    nbr_done(nb, num, l))
+						continue;
+					if (coverage(s, gn, n, num, l) >= gn->k)
+						full = true;
+					else
+						any = true;
+				}
+				if (!any || full)
+					continue;
 			}
-			if (any && !full) {
-				*gs = g;
-				*gl = l;
-				return true;
-			}
+			*gs = g;
+			*gl = l;
+			*fanout = fo;
+			return true;
 		}
 	}
 	return false;
@@ -782,20 +869,38 @@ static bool source_serve_pull(struct sched *s, int64_t now_us)
 		struct pullreq *p = &s->pullq[qi];
 		int n = p->nbr;
 		struct seg *g;
-		int l;
-		if (!source_pick_forward(s, n, p->level, now_us, &g, &l))
+		int l, list[SCHED_MAX_NBRS];
+		unsigned nlist, fanout;
+		if (!source_pick_forward(s, n, p->level, now_us, &g, &l, list, &nlist, &fanout))
 			continue; /* nothing for it now: keep it for the next segment */
 		struct gen *gn = &g->gen[l];
-		if (!has_room(s, n, block_msg_size(gn->k, gn->B)))
+		if (!has_room(s, n, block_msg_size(gn->k, gn->B) + (nlist ? 1 + 8 * (size_t)nlist : 0)))
 			continue;
 		uint8_t *coef, *payload, flags;
 		if (source_block(s, gn, (int)gn->f_sent, &coef, &payload, &flags))
 			return false;
-		gn->f_sent++;
-		relay_given(s, n, gn, now_us);
-		forward_skips_newcomers(s, g->num, l, now_us);
-		send_block(s, n, g->num, (uint8_t)l, flags | WIRE_BLOCK_FORWARD, gn->k, gn->B,
-			   gn->len, coef, payload);
+		struct wire_block b = { .segment = g->num, .layer = (uint8_t)l,
+					.flags = flags | WIRE_BLOCK_FORWARD, .k = gn->k,
+					.block_size = gn->B, .gen_len = gn->len, .coef = coef,
+					.payload = payload };
+		unsigned slot = g->num % SCHED_WINDOW;
+		if (nlist) {
+			/* Listed: it counts for them and for the relay alone. */
+			b.flags |= WIRE_BLOCK_DESTS;
+			for (unsigned j = 0; j < nlist; j++) {
+				struct nbr *d = &s->nbr[list[j]];
+				nbr_have_slot(d, g->num);
+				d->nl[slot][l]++;
+				b.dest[b.ndest++] = d->peer_id;
+			}
+			nbr_have_slot(&s->nbr[n], g->num);
+			s->nbr[n].nl[slot][l]++;
+		} else {
+			gn->f_sent++;
+			forward_skips_newcomers(s, g->num, l, now_us);
+		}
+		relay_given(s, n, gn, now_us, fanout);
+		send_block_msg(s, n, &b);
 		s->st.pulls_served++;
 		if (--p->count == 0) {
 			s->nbr[n].in_pullq = false;
@@ -1406,11 +1511,20 @@ static void maybe_pull(struct sched *s, int64_t now_us)
 	if (d) {
 		if (relay_level >= d->desc.nlayers)
 			relay_level = d->desc.nlayers - 1;
-		while (relay_level >= 0 &&
-		       !relays_blocks(d->desc.layer[relay_level].block_size, nd, up_Bps(s) / 125))
-			relay_level--;
-		if (relay_level < 0)
-			return;
+		const struct wire_layer_desc *ld = &d->desc.layer[relay_level];
+		if (s->cfg.coding) {
+			/* To all, or to as many as a list the source gives. */
+			nd = relay_reach(block_msg_size(ld->k, ld->block_size), nd, up_Bps(s) / 125);
+			if (!nd)
+				return;
+		} else {
+			while (relay_level >= 0 &&
+			       !relays_blocks(d->desc.layer[relay_level].block_size, nd,
+					      up_Bps(s) / 125))
+				relay_level--;
+			if (relay_level < 0)
+				return;
+		}
 		B = d->desc.layer[relay_level].block_size;
 	}
 	/* Pull when what we hold and what is on its way would run dry within a

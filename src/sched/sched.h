@@ -21,11 +21,19 @@
  *    source sends fresh blocks marked no-forward directly, round robin over
  *    the peers that still need them. This fills the source's and the peers'
  *    upload and reaches r_max = min(u_s, (u_s + sum u_i) / n).
+ *  - Relay lists (coding only). A peer too slow to send a block to all its
+ *    neighbours within RELAY_BOUND (1.2 s) would relay nothing, and its
+ *    upload would idle. Instead the source answers its pull with blocks of
+ *    layer 1 and up carrying a list (BLOCK flag DESTS) of as many peers as
+ *    it reaches in time, those that still need the generation, the least
+ *    covered first; the relay sends each to the listed neighbours alone.
+ *    The base layer, the most urgent, goes only to relays that reach all.
  *  - Fresh source blocks are linearly independent (systematic first, then
  *    dense random), so every forwarded block is innovative for every
- *    receiver. The source counts per generation the forward blocks issued
- *    (they reach every subscriber) plus the direct blocks per peer, and
- *    stops when each subscriber is covered (k) or has said DONE.
+ *    receiver. The source counts per generation and peer the forward blocks
+ *    issued to all (they reach every subscriber), the listed ones naming it
+ *    and the direct ones, and stops when each subscriber is covered (k) or
+ *    has said DONE.
  *  - Layers: blocks of layer l go only to peers subscribed to l; the source
  *    serves the lowest layer first, then the oldest segment, so when upload
  *    is short the upper layers starve first.
@@ -114,7 +122,9 @@ int sched_add_segment(struct sched *s, struct wire_segment *desc, const uint8_t 
 void sched_pick_block(size_t len, uint32_t min_block, uint32_t *block_size, uint16_t *k);
 
 /* Neighbours, as the swarm accepts and drops them. */
-int sched_nbr_up(struct sched *s, uint32_t link, bool is_source, uint32_t up_kbps, int64_t now_us);
+/* peer_id: its id from HELLO (0 if unknown: never on a relay list). */
+int sched_nbr_up(struct sched *s, uint32_t link, bool is_source, uint32_t up_kbps,
+		 uint64_t peer_id, int64_t now_us);
 void sched_nbr_down(struct sched *s, uint32_t link, int64_t now_us);
 void sched_nbr_rtt(struct sched *s, uint32_t link, int64_t rtt_us);
 

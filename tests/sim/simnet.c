@@ -398,8 +398,11 @@ int simnet_link(struct simnet *net, int a, int b)
 		return LC_EFULL;
 	na->link[la] = (struct link){ .used = true, .peer = b };
 	nb->link[lb] = (struct link){ .used = true, .peer = a };
-	sched_nbr_up(na->sched, (uint32_t)la, nb->cfg.source, nb->cfg.up_kbps, net->now);
-	sched_nbr_up(nb->sched, (uint32_t)lb, na->cfg.source, na->cfg.up_kbps, net->now);
+	/* Peer ids: the node index + 1 (non-zero). */
+	sched_nbr_up(na->sched, (uint32_t)la, nb->cfg.source, nb->cfg.up_kbps, (uint64_t)b + 1,
+		     net->now);
+	sched_nbr_up(nb->sched, (uint32_t)lb, na->cfg.source, na->cfg.up_kbps, (uint64_t)a + 1,
+		     net->now);
 	sched_nbr_rtt(na->sched, (uint32_t)la, 2 * net->latency + 1000);
 	sched_nbr_rtt(nb->sched, (uint32_t)lb, 2 * net->latency + 1000);
 	return 0;

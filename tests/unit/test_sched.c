@@ -5,6 +5,7 @@
  */
 #include <check.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "simnet.h"
 
@@ -152,7 +153,7 @@ static uint32_t base_block(unsigned n)
 	struct sched *s;
 	ck_assert_int_eq(sched_new(&s, &cfg, &ops, 0), 0);
 	for (unsigned i = 0; i < n; i++)
-		ck_assert_int_eq(sched_nbr_up(s, i + 1, false, mix[i % 5], 0), 0);
+		ck_assert_int_eq(sched_nbr_up(s, i + 1, false, mix[i % 5], i + 1, 0), 0);
 	static uint8_t data[10750];
 	const uint8_t *payload[1] = { data };
 	struct wire_segment d = { .segment = 1, .nlayers = 1, .duration_us = 1000000 };
@@ -175,6 +176,159 @@ START_TEST(test_block_floor)
 	ck_assert_uint_ge(b30, 512);
 	ck_assert_uint_le((uint64_t)b30 * 29 * 8000, 100ull * 1200000);
 	ck_assert_uint_eq(base_block(60 > SCHED_MAX_NBRS ? SCHED_MAX_NBRS : 60), 512);
+}
+END_TEST
+
+/* What a scheduler sent, by link: the BLOCK headers (with their relay
+ * lists) in order. */
+struct capture {
+	unsigned budget; /* messages the links take from now on */
+	unsigned n;
+	uint32_t link[512];
+	struct wire_block b[512];
+};
+
+static int cap_send(void *ctx, uint32_t link, const struct wire_msg *m)
+{
+	struct capture *c = ctx;
+	if (c->budget)
+		c->budget--;
+	if (m->type == WIRE_BLOCK && c->n < 512) {
+		c->link[c->n] = link;
+		c->b[c->n++] = m->u.block;
+	}
+	return 0;
+}
+
+static size_t cap_room(void *ctx, uint32_t link)
+{
+	(void)link;
+	return ((struct capture *)ctx)->budget ? 1 << 20 : 0;
+}
+
+static void subscribe(struct sched *s, uint32_t link, uint8_t level, int64_t t)
+{
+	struct wire_msg m = { .type = WIRE_SUBSCRIBE };
+	m.u.subscribe = (struct wire_subscribe){ .level = level, .cap = 7,
+						 .flags = WIRE_SUB_SOURCE_LINK };
+	ck_assert_int_eq(sched_on_message(s, link, &m, t, t), 0);
+}
+
+/* AQCS with relay lists. A relay that cannot send a block to all its
+ * neighbours in time (RELAY_BOUND) gets upper-layer blocks with a list of
+ * as many peers as it reaches, the least covered first; the base layer
+ * only goes to relays that reach all. A relay sends a listed block to the
+ * listed neighbours alone, and its copies carry no list. */
+START_TEST(test_relay_lists)
+{
+	struct capture *cap = calloc(1, sizeof *cap);
+	struct sched_config cfg;
+	sched_config_default(&cfg);
+	cfg.source = true;
+	cfg.up_kbps = 500;
+	struct sched_ops ops = { .ctx = cap, .send = cap_send, .room = cap_room };
+	struct sched *src;
+	ck_assert_int_eq(sched_new(&src, &cfg, &ops, 0), 0);
+	/* Link 1: a 50 kbit/s peer (id 101); links 2..30: 350 kbit/s (102..130). */
+	for (uint32_t i = 1; i <= 30; i++)
+		ck_assert_int_eq(sched_nbr_up(src, i, false, i == 1 ? 50 : 350, 100 + i, 0), 0);
+	for (uint32_t i = 1; i <= 30; i++)
+		subscribe(src, i, 2, 0);
+	/* Past the newcomers' grace (the relays have linked to them). */
+	int64_t t = 1000000;
+	static uint8_t l0[10000], l1[3000], l2[20000];
+	const uint8_t *payload[3] = { l0, l1, l2 };
+	struct wire_segment d = { .segment = 1, .nlayers = 3, .duration_us = 1000000,
+				  .capture_us = 0 };
+	d.layer[0].size = sizeof l0;
+	d.layer[1].size = sizeof l1;
+	d.layer[2].size = sizeof l2;
+	ck_assert_int_eq(sched_add_segment(src, &d, payload, t), 0);
+	sched_tick(src, t, t); /* a wall clock: 1.8 s to the deadline */
+	cap->n = 0;
+	cap->budget = 4; /* a pull is served before direct blocks */
+	struct wire_msg pull = { .type = WIRE_PULL };
+	pull.u.pull = (struct wire_pull){ .segment = 1, .layer = 2, .count = 4 };
+	ck_assert_int_eq(sched_on_message(src, 1, &pull, t, t), 0);
+	sched_pump(src, t);
+	/* The slow relay reaches 50 kbit/s * 1.2 s / (a block of 2 + 16 + 2 + B
+	 * bytes) of its 29 neighbours. */
+	unsigned reach = (unsigned)(50 * 1200000ull / 8000 / (20 + d.layer[1].block_size));
+	ck_assert_uint_lt(reach, 29);
+	unsigned listed = 0;
+	for (unsigned i = 0; i < cap->n; i++) {
+		const struct wire_block *b = &cap->b[i];
+		if (cap->link[i] != 1 || !(b->flags & WIRE_BLOCK_FORWARD))
+			continue;
+		ck_assert_uint_ge(b->layer, 1);
+		ck_assert(b->flags & WIRE_BLOCK_DESTS);
+		ck_assert_uint_ge(b->ndest, 1);
+		ck_assert_uint_le(b->ndest, reach);
+		for (unsigned j = 0; j < b->ndest; j++) {
+			ck_assert_uint_ge(b->dest[j], 102);
+			ck_assert_uint_le(b->dest[j], 130);
+			for (unsigned k = 0; k < j; k++)
+				ck_assert_uint_ne(b->dest[k], b->dest[j]);
+		}
+		listed++;
+	}
+	ck_assert_uint_ge(listed, 1);
+	/* A fast relay gets the base layer, to all (no list). */
+	cap->n = 0;
+	cap->budget = 4;
+	ck_assert_int_eq(sched_on_message(src, 2, &pull, t, t), 0);
+	sched_pump(src, t);
+	bool base = false;
+	for (unsigned i = 0; i < cap->n; i++)
+		if (cap->link[i] == 2 && (cap->b[i].flags & WIRE_BLOCK_FORWARD)) {
+			ck_assert(!(cap->b[i].flags & WIRE_BLOCK_DESTS));
+			base |= cap->b[i].layer == 0;
+		}
+	ck_assert(base);
+	sched_free(src);
+
+	/* A relay: the source on link 100, peers 11..15 on links 1..5. */
+	cfg.source = false;
+	cfg.up_kbps = 50;
+	struct sched *rel;
+	ck_assert_int_eq(sched_new(&rel, &cfg, &ops, 0), 0);
+	ck_assert_int_eq(sched_nbr_up(rel, 100, true, 500, 1, 0), 0);
+	for (uint32_t i = 1; i <= 5; i++) {
+		ck_assert_int_eq(sched_nbr_up(rel, i, false, 350, 10 + i, 0), 0);
+		subscribe(rel, i, 2, 0);
+	}
+	static uint8_t coef[WIRE_K_MAX], data[512];
+	coef[0] = 1;
+	struct wire_msg m = { .type = WIRE_BLOCK };
+	m.u.block = (struct wire_block){ .segment = 1, .layer = 1,
+		.flags = WIRE_BLOCK_FORWARD | WIRE_BLOCK_SYSTEMATIC | WIRE_BLOCK_DESTS, .k = 4,
+		.block_size = sizeof data, .gen_len = 4 * sizeof data, .coef = coef,
+		.payload = data, .ndest = 3, .dest = { 12, 14, 99 } };
+	cap->n = 0;
+	cap->budget = 100;
+	ck_assert_int_eq(sched_on_message(rel, 100, &m, t, t), 0);
+	sched_pump(rel, t);
+	unsigned to[6] = { 0 };
+	for (unsigned i = 0; i < cap->n; i++) {
+		ck_assert_uint_le(cap->link[i], 5);
+		ck_assert_uint_eq(cap->b[i].flags, WIRE_BLOCK_SYSTEMATIC);
+		ck_assert_uint_eq(cap->b[i].ndest, 0);
+		to[cap->link[i]]++;
+	}
+	ck_assert_uint_eq(to[2] + to[4], 2);
+	ck_assert_uint_eq(to[1] + to[3] + to[5], 0);
+	/* Without a list: to every subscribed neighbour. */
+	m.u.block.flags &= (uint8_t)~WIRE_BLOCK_DESTS;
+	m.u.block.ndest = 0;
+	coef[0] = 0;
+	coef[1] = 1;
+	cap->n = 0;
+	cap->budget = 100;
+	ck_assert_int_eq(sched_on_message(rel, 100, &m, t, t), 0);
+	sched_pump(rel, t);
+	ck_assert_uint_eq(cap->n, 5);
+	sched_free(rel);
+	free(cap);
 }
 END_TEST
 
@@ -350,6 +504,7 @@ Suite *suite_sched(void)
 	tcase_add_test(tc, test_churn);
 	tcase_add_test(tc, test_descriptor_relay);
 	tcase_add_test(tc, test_block_floor);
+	tcase_add_test(tc, test_relay_lists);
 	tcase_add_test(tc, test_newcomer_descriptors);
 	suite_add_tcase(s, tc);
 	return s;
