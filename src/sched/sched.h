@@ -25,8 +25,8 @@
  *    neighbours within RELAY_BOUND (1.2 s) would relay nothing, and its
  *    upload would idle. Instead the source answers its pull with blocks of
  *    layer 1 and up carrying a list (BLOCK flag DESTS) of as many peers as
- *    it reaches in time, those that still need the generation, the least
- *    covered first; the relay sends each to the listed neighbours alone.
+ *    it reaches within 0.6 s, those that still need the generation, the
+ *    least covered first; the relay sends each to the listed ones alone.
  *    The base layer, the most urgent, goes only to relays that reach all.
  *  - Fresh source blocks are linearly independent (systematic first, then
  *    dense random), so every forwarded block is innovative for every
