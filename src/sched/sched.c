@@ -27,6 +27,8 @@
 #define LIST_LAYER_MIN 1        /* relay lists for this layer and up; the base layer
 				 * goes only to relays that reach all in time */
 #define LIST_BOUND_US 600000    /* a listed relay sends its copies within this */
+/* A list names fewer than all of a relay's neighbours. */
+_Static_assert(SCHED_MAX_NBRS <= WIRE_DEST_MAX, "a relay list holds any neighbour set");
 
 struct gen {
 	bool live;
@@ -784,8 +786,6 @@ static unsigned forward_plan(struct sched *s, int puller, const struct gen *gn, 
 		return all;
 	if (l < LIST_LAYER_MIN)
 		return 0;
-	if (reach > WIRE_DEST_MAX)
-		reach = WIRE_DEST_MAX;
 	uint32_t key[SCHED_MAX_NBRS];
 	unsigned nc = 0;
 	for (int n = 0; n < SCHED_MAX_NBRS; n++) {

@@ -114,6 +114,8 @@ static int check_pull(const struct wire_pull *p, size_t *body)
 	return 0;
 }
 
+#define BLOCK_FLAGS (WIRE_BLOCK_FORWARD | WIRE_BLOCK_SYSTEMATIC | WIRE_BLOCK_DESTS)
+
 /* A systematic block's coefficients travel as the index of their 1. */
 static size_t coef_len(const struct wire_block *b)
 {
@@ -150,7 +152,7 @@ static size_t dests_len(const struct wire_block *b)
 static int check_block(const struct wire_block *b, size_t *body)
 {
 	TRY(check_layer(b->layer));
-	if (b->flags & ~(WIRE_BLOCK_FORWARD | WIRE_BLOCK_SYSTEMATIC | WIRE_BLOCK_DESTS))
+	if (b->flags & ~BLOCK_FLAGS)
 		return LC_ERANGE;
 	TRY(check_dests(b));
 	TRY(check_kb(b->k, b->block_size));
@@ -390,7 +392,7 @@ static int dec_block(struct rd *r, struct wire_block *b)
 	/* k and B size what follows: a wild value is a bad field, not a
 	 * short body. */
 	TRY(check_kb(b->k, b->block_size));
-	if (b->flags & ~(WIRE_BLOCK_FORWARD | WIRE_BLOCK_SYSTEMATIC | WIRE_BLOCK_DESTS))
+	if (b->flags & ~BLOCK_FLAGS)
 		return LC_ERANGE;
 	if (b->flags & WIRE_BLOCK_SYSTEMATIC) {
 		uint16_t i;
@@ -526,11 +528,17 @@ static void wr_bytes(struct wr *w, const void *p, size_t n)
 	w->p += n;
 }
 
-/* A BLOCK's coefficients (a systematic one's as the index of its 1, which
- * check_block() found to be the only one; any other's in full), then its
- * relay list if it has one. */
-static void wr_coef_dests(struct wr *w, const struct wire_block *b)
+/* A BLOCK up to its payload: the fields, the coefficients (a systematic
+ * block's as the index of its 1, which check_block() found to be the only
+ * one; any other's in full), then its relay list if it has one. */
+static void wr_block_head(struct wr *w, const struct wire_block *b)
 {
+	wr_u32(w, b->segment);
+	wr_u8(w, b->layer);
+	wr_u8(w, b->flags);
+	wr_u16(w, b->k);
+	wr_u32(w, b->block_size);
+	wr_u32(w, b->gen_len);
 	if (!(b->flags & WIRE_BLOCK_SYSTEMATIC)) {
 		wr_bytes(w, b->coef, b->k);
 	} else {
@@ -597,13 +605,7 @@ static void enc_body(struct wr *w, const struct wire_msg *m)
 		break;
 	case WIRE_BLOCK: {
 		const struct wire_block *b = &m->u.block;
-		wr_u32(w, b->segment);
-		wr_u8(w, b->layer);
-		wr_u8(w, b->flags);
-		wr_u16(w, b->k);
-		wr_u32(w, b->block_size);
-		wr_u32(w, b->gen_len);
-		wr_coef_dests(w, b);
+		wr_block_head(w, b);
 		wr_bytes(w, b->payload, b->block_size);
 		break;
 	}
@@ -696,13 +698,7 @@ int wire_encode_block_head(const struct wire_block *b, uint8_t *buf, size_t cap)
 	buf[0] = WIRE_VERSION;
 	buf[1] = WIRE_BLOCK;
 	w.p = buf + WIRE_HDR_LEN;
-	wr_u32(&w, v.segment);
-	wr_u8(&w, v.layer);
-	wr_u8(&w, v.flags);
-	wr_u16(&w, v.k);
-	wr_u32(&w, v.block_size);
-	wr_u32(&w, v.gen_len);
-	wr_coef_dests(&w, &v);
+	wr_block_head(&w, &v);
 	return (int)(w.p - buf);
 }
 

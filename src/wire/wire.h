@@ -152,8 +152,9 @@
  *                gen_len > k*B, layer >= 8, counts above limits, bad
  *                string bytes, reserved flag bits, ...)            -> 1007
  *   LC_E2BIG     input larger than WIRE_MAX_MSG                    -> 1009
- * The checks run in this order: the header (length, version, type, size); the body's structure field by field (LC_ETRUNC, or LC_ERANGE for a
- * count, string length, k or B over its bound, or a bad string byte); bytes
+ * The checks run in this order: the header (length, version, type, size);
+ * the body's structure field by field (LC_ETRUNC, or LC_ERANGE for a count,
+ * string length, k, B or ndest over its bound, or a bad string byte); bytes
  * left over (LC_EPROTO); then the value rules (LC_ERANGE), which are the
  * ones wire_encode() enforces, so that whatever decodes re-encodes.
  */
@@ -377,8 +378,8 @@ int wire_encode(const struct wire_msg *m, uint8_t *buf, size_t cap);
 /*
  * Zero-copy BLOCK: encode everything of the BLOCK *b up to its payload (the
  * header, the fields, the coefficients and any relay list: 18 + 2 bytes if
- * systematic, else 18 + k; plus 1 + 8 * ndest with DESTS) into buf, so that the caller can produce the block_size payload
- * bytes right after it (e.g.
+ * systematic, else 18 + k; plus 1 + 8 * ndest with DESTS) into buf, so that
+ * the caller can produce the block_size payload bytes right after it (e.g.
  * recode into the send buffer). b->payload is not read and may be NULL.
  * Returns the head length, or LC_ERANGE / LC_EINVAL / LC_EFULL as
  * wire_encode(); cap must hold the whole message (head + block_size).
