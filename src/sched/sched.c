@@ -14,7 +14,8 @@
 #define FWD_MAX 512          /* forward queue entries */
 #define PULLQ_MAX SCHED_MAX_NBRS
 #define REPQ_MAX 16          /* repair requests kept per neighbour */
-#define HAVE_PERIOD_US 1000000
+#define HAVE_PERIOD_US 1000000   /* periodic HAVE, while ranks changed ... */
+#define HAVE_NEWCOMER_US 3000000 /* ... to the neighbours linked this recently */
 #define NEWCOMER_US 300000 /* source: forward blocks do not count for a newer neighbour */
 #define DESC_RELAY_DELAY_US 300000 /* a peer with a source link relays descriptors after */
 #define SOURCE_HORIZON_US 4000000 /* the source serves a segment this long */
@@ -370,9 +371,11 @@ static void send_subscribe(struct sched *s, int n)
 		send_all(s, &m, -1);
 }
 
-/* HAVE: the ranks of the live segments. Periodic ones (to = -1, all
- * neighbours) leave out the segments decoded in full, which DONE told;
- * a newcomer gets them all once (full). */
+/* HAVE: the ranks of the live segments. A newcomer gets them all once
+ * (full), then periodic ones (to = -1) for HAVE_NEWCOMER_US: while it starts
+ * up it repairs from whoever holds more. They leave out the segments decoded
+ * in full, which DONE told. Established neighbours get no periodic HAVE
+ * (see sched.h). */
 static void send_have(struct sched *s, int64_t now_us, int to, bool full)
 {
 	struct wire_msg m = { .type = WIRE_HAVE };
@@ -417,8 +420,11 @@ static void send_have(struct sched *s, int64_t now_us, int to, bool full)
 	}
 	s->have_us = now_us;
 	s->have_dirty = false;
-	if (h->count)
-		send_all(s, &m, -1);
+	if (!h->count)
+		return;
+	for (int n = 0; n < SCHED_MAX_NBRS; n++)
+		if (s->nbr[n].used && now_us - s->nbr[n].up_us < HAVE_NEWCOMER_US)
+			send_msg(s, n, &m);
 }
 
 static void send_segment_desc(struct sched *s, int n, const struct seg *g)

@@ -126,7 +126,7 @@ static void run(unsigned n, bool supply_limited, bool coding, int layers, int se
 		if (verbose)
 			printf("  peer %2u up %4u used %4.0f L%d cont %.3f stalls %llu start %4.0f "
 			       "dup %llu/%llu (after done %llu) late %llu pulls %llu repairs %llu/%llu "
-			       "out %llu/%llu exp %llu L0 %llu/%llu\n",
+			       "out %llu/%llu exp %llu L0 %llu/%llu L1 %llu/%llu L2 %llu/%llu\n",
 			       i, sc->mix[!supply_limited][(i - 1) % sc->nmix],
 			       (double)st.up_bytes * 8 / 1000 / (double)(warm / 1000000 + secs),
 			       st.last_level_played, cont, (unsigned long long)st.sched.stalls,
@@ -141,9 +141,19 @@ static void run(unsigned n, bool supply_limited, bool coding, int layers, int se
 			       (unsigned long long)st.sched.msg_bytes_out,
 			       (unsigned long long)st.sched.fwd_expired,
 			       (unsigned long long)st.sched.layer[0].gens_done,
-			       (unsigned long long)st.sched.layer[0].gens_missed);
+			       (unsigned long long)st.sched.layer[0].gens_missed,
+			       (unsigned long long)st.sched.layer[1].gens_done,
+			       (unsigned long long)st.sched.layer[1].gens_missed,
+			       (unsigned long long)st.sched.layer[2].gens_done,
+			       (unsigned long long)st.sched.layer[2].gens_missed);
 	}
 	if (verbose) {
+		struct sim_node_stats st;
+		simnet_stats(net, 0, &st);
+		printf("  source up %u used %.0f pulls served %llu repairs served %llu\n", us,
+		       (double)st.up_bytes * 8 / 1000 / (double)(warm / 1000000 + secs),
+		       (unsigned long long)st.sched.pulls_served,
+		       (unsigned long long)st.sched.repairs_served);
 		printf("  peers' upload by message type:");
 		for (int t = 1; t <= WIRE_TYPE_MAX; t++)
 			if (by[t])

@@ -186,6 +186,7 @@ struct capture {
 	unsigned n;
 	uint32_t link[512];
 	struct wire_block b[512];
+	unsigned have[128];  /* HAVE messages per link */
 };
 
 static int cap_send(void *ctx, uint32_t link, const struct wire_msg *m)
@@ -193,6 +194,8 @@ static int cap_send(void *ctx, uint32_t link, const struct wire_msg *m)
 	struct capture *c = ctx;
 	if (c->budget)
 		c->budget--;
+	if (m->type == WIRE_HAVE && link < 128)
+		c->have[link]++;
 	if (m->type == WIRE_BLOCK && c->n < 512) {
 		c->link[c->n] = link;
 		c->b[c->n++] = m->u.block;
@@ -329,6 +332,52 @@ START_TEST(test_relay_lists)
 	sched_pump(rel, t);
 	ck_assert_uint_eq(cap->n, 5);
 	sched_free(rel);
+	free(cap);
+}
+END_TEST
+
+/* HAVE goes to new neighbours alone: the full one when they link, then the
+ * periodic ones for 3 s while they start up. Established neighbours learn
+ * from DONE (a HAVE a second to each of them cost the slowest peers 9 % of
+ * their upload at n = 30). */
+START_TEST(test_have_newcomers)
+{
+	struct capture *cap = calloc(1, sizeof *cap);
+	cap->budget = 1000000;
+	struct sched_config cfg;
+	sched_config_default(&cfg);
+	cfg.up_kbps = 350;
+	struct sched_ops ops = { .ctx = cap, .send = cap_send, .room = cap_room };
+	struct sched *p;
+	ck_assert_int_eq(sched_new(&p, &cfg, &ops, 0), 0);
+	ck_assert_int_eq(sched_nbr_up(p, 100, true, 500, 1, 0), 0);
+	ck_assert_int_eq(sched_nbr_up(p, 1, false, 350, 11, 0), 0);
+	subscribe(p, 1, 2, 0);
+	/* Rank 1 of 4 in segment 1's base layer. */
+	static uint8_t coef[WIRE_K_MAX], data[512];
+	coef[0] = 1;
+	struct wire_msg m = { .type = WIRE_BLOCK };
+	m.u.block = (struct wire_block){ .segment = 1, .layer = 0, .flags = WIRE_BLOCK_SYSTEMATIC,
+		.k = 4, .block_size = sizeof data, .gen_len = 4 * sizeof data, .coef = coef,
+		.payload = data };
+	int64_t t = 5000000;
+	ck_assert_int_eq(sched_on_message(p, 100, &m, t, t), 0);
+	ck_assert_int_eq(sched_nbr_up(p, 2, false, 350, 12, t), 0);
+	ck_assert_uint_eq(cap->have[2], 1); /* the full one, at once */
+	unsigned at_3s = 0;
+	for (; t <= 12000000; t += 10000) {
+		if (t == 9000000)
+			ck_assert_int_eq(sched_nbr_up(p, 3, false, 350, 13, t), 0);
+		if (t == 8000000)
+			at_3s = cap->have[2];
+		sched_tick(p, t, t);
+	}
+	ck_assert_uint_eq(cap->have[1], 0);
+	ck_assert_uint_ge(at_3s, 2);            /* and periodic ones while new */
+	ck_assert_uint_eq(cap->have[2], at_3s); /* none once established */
+	ck_assert_uint_ge(cap->have[3], 2);
+	ck_assert_uint_eq(cap->have[100], 0);   /* the source needs none */
+	sched_free(p);
 	free(cap);
 }
 END_TEST
@@ -507,6 +556,7 @@ Suite *suite_sched(void)
 	tcase_add_test(tc, test_block_floor);
 	tcase_add_test(tc, test_relay_lists);
 	tcase_add_test(tc, test_newcomer_descriptors);
+	tcase_add_test(tc, test_have_newcomers);
 	suite_add_tcase(s, tc);
 	return s;
 }
