@@ -21,6 +21,7 @@
 #define GIVE_UP_FAILS 4     /* failed dials in a row before a peer is forgotten */
 #define MAX_INFLIGHT 8      /* dials not yet past HELLO */
 #define EXPIRE_EVERY_US 1000000
+#define GOSSIP_GROWTH 8 /* the gossip interval grows to this many times gossip_interval_us */
 #define RTT_EVERY 5 /* ping intervals between RTT samples on a busy link */
 #define EXPLORE_ROUNDS 3      /* explorations after a change: 8, 16, 32 s apart */
 #define EVICT_MIN_AGE_US 10000000 /* a neighbour this young is never evicted */
@@ -96,6 +97,7 @@ struct swarm {
 	unsigned boot_fails;
 	int64_t boot_next_us;
 	int64_t gossip_next_us;
+	int64_t gossip_iv_us;     /* the gossip interval now (see gossip_reset) */
 	int64_t expire_next_us;
 	int64_t fill_next_us;     /* earliest time fill() may dial again */
 	bool need_fill;           /* a link went away since the last fill() */
@@ -374,6 +376,25 @@ static struct slink *link_other(const struct swarm *sw, const struct slink *l)
 
 /* Remove a link from the table (l is invalid afterwards), telling the
  * scheduler if it was a neighbour and the transport if close is set. */
+/*
+ * Gossip is paced as Trickle (RFC 6206) paces its messages: the interval
+ * doubles after each PEERS, up to GOSSIP_GROWTH x gossip_interval_us, while
+ * the membership is quiet, and is back to gossip_interval_us, with the next
+ * PEERS within one interval, when it changes (a peer learned, a neighbour
+ * linked or lost). In a quiet full mesh of 30, a PEERS of 29 entries every
+ * 2 s was 5 % of the upload of a 50 kbit/s peer.
+ */
+static void gossip_reset(struct swarm *sw, int64_t now)
+{
+	int64_t gi = sw->cfg.gossip_interval_us;
+	if (sw->gossip_iv_us <= gi)
+		return;
+	sw->gossip_iv_us = gi;
+	int64_t next = now + gi / 2 + (int64_t)lc_rng_below(&sw->rng, (uint32_t)(gi / 2 + 1));
+	if (sw->gossip_next_us > next)
+		sw->gossip_next_us = next;
+}
+
 static void link_drop(struct swarm *sw, struct slink *l, bool do_close, int ws_code,
 		      const char *reason, bool failed)
 {
@@ -397,6 +418,7 @@ static void link_lost(struct swarm *sw, struct slink *l, enum swarm_event_kind k
 		k->counted = false;
 		churn(sw, kind, l->peer_id, now);
 	}
+	gossip_reset(sw, now);
 }
 
 static int send_msg(struct swarm *sw, const struct slink *l, const struct wire_msg *m)
@@ -878,6 +900,7 @@ int swarm_join(struct swarm *sw, int64_t now)
 	sw->boot_stop = false;
 	sw->tracker_id = 0;
 	int64_t gi = sw->cfg.gossip_interval_us;
+	sw->gossip_iv_us = gi;
 	sw->gossip_next_us = now + gi / 2 + (int64_t)lc_rng_below(&sw->rng, (uint32_t)(gi < UINT32_MAX ? gi : UINT32_MAX));
 	sw->expire_next_us = now + EXPIRE_EVERY_US;
 	sw->explore_exp = 0;
@@ -1043,6 +1066,7 @@ static void nbr_up(struct swarm *sw, struct slink *l, int64_t now)
 {
 	l->state = SWARM_LINK_NEIGHBOUR;
 	l->since_us = now;
+	gossip_reset(sw, now);
 	struct known *k = known_get(sw, l->peer_id);
 	if (k) {
 		k->fails = 0;
@@ -1077,6 +1101,7 @@ static void on_peers(struct swarm *sw, const struct slink *from, const struct wi
 			k = known_put(sw, e->peer_id, now);
 			if (!k)
 				continue;
+			gossip_reset(sw, now);
 		}
 		k->heard_us = now;
 		if (i == 0 && hint && !k->tried)
@@ -1337,9 +1362,11 @@ void swarm_tick(struct swarm *sw, int64_t now)
 			send_ping(sw, l, now);
 	}
 	if (sw->joined && now >= sw->gossip_next_us) {
-		int64_t gi = c->gossip_interval_us;
+		int64_t gi = sw->gossip_iv_us;
 		sw->gossip_next_us = now + gi - gi / 10 +
 				     (int64_t)lc_rng_below(&sw->rng, (uint32_t)(gi / 5 < UINT32_MAX ? gi / 5 + 1 : UINT32_MAX));
+		if (gi < c->gossip_interval_us * GOSSIP_GROWTH)
+			sw->gossip_iv_us = 2 * gi;
 		/* Round robin: the neighbour that heard from us longest ago, so
 		 * that each gets PEERS every (neighbours x interval), and a new
 		 * one (never sent to) first. */

@@ -57,8 +57,11 @@
  * PEERS. Only peers with a port (listening) and a host are dialled or
  * gossiped. An entry not heard of for known_ttl (no link, no mention) is
  * dropped, and so is one whose dials failed four times in a row. Gossip:
- * every gossip_interval one neighbour gets a PEERS, round robin (the one
- * that had none for longest, so a new neighbour first). A tracker sends
+ * every interval one neighbour gets a PEERS, round robin (the one that had
+ * none for longest, so a new neighbour first). The interval is
+ * gossip_interval while the membership changes (a peer learned, a neighbour
+ * linked or lost) and doubles after each PEERS while it is quiet, up to 8
+ * times that (Trickle, RFC 6206). A tracker sends
  * a random sample of the live peers it knows; any other peer sends its
  * neighbours, so that a dead peer stops being gossiped within the liveness
  * timeout and rumours cannot keep it alive.
@@ -152,7 +155,7 @@ struct swarm_config {
 	uint16_t tracker_port;
 	uint16_t proto;            /* HELLO.proto sent; 0: WIRE_PROTO */
 	uint16_t proto_min;        /* lowest peer level accepted; 0: 1 */
-	int64_t gossip_interval_us;  /* 0: 2 s */
+	int64_t gossip_interval_us;  /* 0: 2 s; up to 8 x that while quiet */
 	int64_t ping_interval_us;    /* 0: 1 s */
 	int64_t liveness_timeout_us; /* 0: 5 s */
 	int64_t backoff_min_us;      /* 0: 250 ms */

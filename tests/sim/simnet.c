@@ -7,6 +7,7 @@
 #define MAX_NODES 256
 #define MAX_LINKS_PER 64
 #define TICK_US 10000
+#define FRAME_BYTES 4 /* the WebSocket frame header per message (net.c charges as much) */
 
 enum ev_kind { EV_DELIVER, EV_UP_FREE, EV_TICK, EV_SEGMENT };
 
@@ -228,9 +229,9 @@ static void up_start(struct node *nd)
 		l->inflight += b->len;
 		nd->queued -= b->len;
 		nd->rr = li + 1;
-		int64_t tx = (int64_t)(b->len * 1000000 / Bps(nd->cfg.up_kbps));
+		int64_t tx = (int64_t)((b->len + FRAME_BYTES) * 1000000 / Bps(nd->cfg.up_kbps));
 		nd->up_busy = true;
-		nd->st.up_bytes += b->len;
+		nd->st.up_bytes += b->len + FRAME_BYTES;
 		heap_push(net, (struct event){ .t = net->now + tx, .kind = EV_UP_FREE, .node = nd->id });
 		heap_push(net, (struct event){ .t = net->now + tx + net->latency, .kind = EV_DELIVER,
 					       .node = b->to, .msg = b });

@@ -365,6 +365,63 @@ START_TEST(refusals_direct)
 }
 END_TEST
 
+/* Gossip paced as Trickle: with the membership quiet, the interval doubles
+ * up to 8 x gossip_interval (2 s); a new neighbour brings it back to 2 s at
+ * once, and it grows again. */
+static void link_neighbour(struct swarm *sw, uint32_t link, uint64_t id, int64_t now)
+{
+	swarm_on_link_open(sw, link, false, "10.0.0.2", 1, now);
+	struct wire_msg m = hello_from(id, WIRE_ROLE_PEER, "s", (uint16_t)(7000 + link));
+	ck_assert_int_eq(swarm_on_message(sw, link, &m, now), 0);
+	m = ping_msg(1);
+	ck_assert_int_eq(swarm_on_message(sw, link, &m, now), 0);
+}
+
+static uint64_t peers_sent(const struct swarm *sw, int64_t now)
+{
+	struct swarm_stats st;
+	swarm_get_stats(sw, now, &st);
+	return st.peers_sent;
+}
+
+START_TEST(gossip_trickle)
+{
+	struct rec r = { 0 };
+	struct swarm_ops ops = rec_ops(&r);
+	struct swarm_config cfg = { .self_id = 0x100, .role = WIRE_ROLE_PEER, .stream = "s",
+				    .port = 7000, .seed = 3 };
+	struct swarm *sw;
+	ck_assert_int_eq(swarm_new(&cfg, &ops, &sw), 0);
+	ck_assert_int_eq(swarm_join(sw, 0), 0);
+	link_neighbour(sw, 1, 0x200, 0);
+	link_neighbour(sw, 2, 0x300, 0);
+	ck_assert_uint_eq(r.nup, 2);
+	uint64_t at[4] = { 0 }; /* PEERS sent by 4 s, 30 s, 60 s, and 6 s after a join */
+	for (int64_t t = 0; t <= 66 * SEC; t += 10 * MS) {
+		if (t == 60 * SEC)
+			link_neighbour(sw, 3, 0x400, t);
+		swarm_on_activity(sw, 1, t);
+		swarm_on_activity(sw, 2, t);
+		if (t >= 60 * SEC)
+			swarm_on_activity(sw, 3, t);
+		swarm_tick(sw, t);
+		if (t == 4 * SEC)
+			at[0] = peers_sent(sw, t);
+		if (t == 30 * SEC)
+			at[1] = peers_sent(sw, t);
+		if (t == 60 * SEC - 10 * MS)
+			at[2] = peers_sent(sw, t);
+	}
+	at[3] = peers_sent(sw, 66 * SEC);
+	ck_assert_uint_eq(r.nup, 3);
+	ck_assert_uint_ge(at[0], 1);         /* the first within an interval */
+	ck_assert_uint_le(at[2] - at[1], 2); /* 16 s apart when quiet (was 15) */
+	ck_assert_uint_ge(at[2] - at[1], 1);
+	ck_assert_uint_ge(at[3] - at[2], 2); /* 2 s apart again after the join */
+	swarm_free(sw);
+}
+END_TEST
+
 /* ======================================================================
  * The in-memory network.
  * ==================================================================== */
@@ -1423,6 +1480,7 @@ Suite *suite_swarm(void)
 	tcase_add_test(tc, handshake_direct);
 	tcase_add_test(tc, ping_only_when_idle);
 	tcase_add_test(tc, refusals_direct);
+	tcase_add_test(tc, gossip_trickle);
 	tcase_add_test(tc, known_expiry);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("sim");
