@@ -71,7 +71,8 @@
  * known_ttl so that gossip in flight does not bring it back (a direct HELLO
  * from it does). A neighbour lost otherwise — link closed without BYE, no
  * message for liveness_timeout (a PING goes after ping_interval without any
- * other message to the neighbour, and every 5 intervals), any other BYE
+ * other message to the neighbour, and for the RTT every 5 intervals on a
+ * link with the source, every 20 between other peers), any other BYE
  * — is a failure. Joins (a peer becomes a neighbour), leaves and failures
  * are counted in total and per second over the last minute; the link swap
  * of a duplicate is not churn.
@@ -231,7 +232,8 @@ int swarm_on_message(struct swarm *sw, uint32_t link, const struct wire_msg *m, 
 void swarm_on_activity(struct swarm *sw, uint32_t link, int64_t now_us);
 /* We sent a neighbour another message (the scheduler's): that proves us
  * alive to it, so a keepalive PING goes only after ping_interval without
- * any (and one every 5 intervals still, for the RTT). */
+ * any (and one every 5 intervals still, for the RTT, on a link to or from
+ * the source; every 20 between two other peers). */
 void swarm_on_sent(struct swarm *sw, uint32_t link, int64_t now_us);
 /* The link is gone (or its dial failed). ws_code as received, 1006 if
  * none. Unknown handles are ignored. */

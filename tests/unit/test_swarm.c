@@ -301,6 +301,50 @@ START_TEST(ping_only_when_idle)
 }
 END_TEST
 
+/* On busy links a PING goes only for the RTT: every 5 intervals on a link
+ * with the source (the scheduler paces pulls with it), every 20 between two
+ * other peers (the RTT is only shown there). */
+START_TEST(rtt_samples_by_role)
+{
+	struct rec r = { 0 };
+	struct swarm_ops ops = rec_ops(&r);
+	struct swarm_config cfg = { .self_id = 0x100, .role = WIRE_ROLE_PEER, .stream = "s",
+				    .port = 7000, .seed = 4, .ping_interval_us = 1000000,
+				    .liveness_timeout_us = 5000000 };
+	struct swarm *sw;
+	ck_assert_int_eq(swarm_new(&cfg, &ops, &sw), 0);
+	ck_assert_int_eq(swarm_join(sw, 0), 0);
+	for (uint32_t link = 7; link <= 8; link++) {
+		ck_assert_int_eq(swarm_on_link_open(sw, link, false, "10.0.0.2", 40000, 0), 0);
+		struct wire_msg m = hello_from(0x200 + link,
+					       link == 8 ? WIRE_ROLE_SOURCE | WIRE_ROLE_TRACKER
+							 : WIRE_ROLE_PEER,
+					       "s", 7001);
+		ck_assert_int_eq(swarm_on_message(sw, link, &m, 0), 0);
+		m = ping_msg(1);
+		ck_assert_int_eq(swarm_on_message(sw, link, &m, 0), 0);
+	}
+	ck_assert_uint_eq(r.nup, 2);
+	unsigned p7 = count_sent(&r, 7, WIRE_PING), p8 = count_sent(&r, 8, WIRE_PING);
+	for (int64_t t = 100000; t <= 40000000; t += 100000) {
+		for (uint32_t link = 7; link <= 8; link++) {
+			swarm_on_sent(sw, link, t);
+			swarm_on_activity(sw, link, t);
+		}
+		swarm_tick(sw, t);
+	}
+	ck_assert_uint_lt(r.nsent, 64); /* all recorded */
+	unsigned peer = count_sent(&r, 7, WIRE_PING) - p7;
+	unsigned source = count_sent(&r, 8, WIRE_PING) - p8;
+	ck_assert_uint_ge(source, 6);
+	ck_assert_uint_le(source, 9);
+	ck_assert_uint_ge(peer, 1);
+	ck_assert_uint_le(peer, 3);
+	ck_assert_uint_eq(r.ndown, 0);
+	swarm_free(sw);
+}
+END_TEST
+
 START_TEST(refusals_direct)
 {
 	struct rec r = { 0 };
@@ -1479,6 +1523,7 @@ Suite *suite_swarm(void)
 	TCase *tc = tcase_create("direct");
 	tcase_add_test(tc, handshake_direct);
 	tcase_add_test(tc, ping_only_when_idle);
+	tcase_add_test(tc, rtt_samples_by_role);
 	tcase_add_test(tc, refusals_direct);
 	tcase_add_test(tc, gossip_trickle);
 	tcase_add_test(tc, known_expiry);
