@@ -745,20 +745,33 @@ static uint64_t relay_backlog(const struct sched *s, int puller, int64_t now_us)
 	return nb->relay_bytes > drained ? nb->relay_bytes - drained : 0;
 }
 
-/* Source: would a block of gn relayed by puller reach all its neighbours
- * before g's deadline, after what it has still to relay, at its advertised
- * upload (with a tenth spared for its control messages and repairs)? */
+/* Source: how many copies of a block of gn the puller sends before g's
+ * deadline, after what it has still to relay, at its advertised upload
+ * (with a tenth spared for its control messages and repairs). */
+static unsigned relay_fit(const struct sched *s, int puller, const struct seg *g,
+			  const struct gen *gn, int64_t now_us)
+{
+	const struct nbr *nb = &s->nbr[puller];
+	int64_t deadline = g->desc.capture_us + g->desc.duration_us + s->cfg.buffer_us;
+	int64_t left = deadline - s->wall_us - nb->rtt_us;
+	if (left <= 0)
+		return 0;
+	uint64_t bytes = (uint64_t)left * nb->up_kbps * 9 / 10 / 8000;
+	uint64_t backlog = relay_backlog(s, puller, now_us);
+	if (bytes <= backlog)
+		return 0;
+	uint64_t n = (bytes - backlog) / block_msg_size(gn->k, gn->B);
+	return n > SCHED_MAX_NBRS ? SCHED_MAX_NBRS : (unsigned)n;
+}
+
+/* Source: would a block of gn relayed by puller reach `fanout` neighbours
+ * before g's deadline? */
 static bool relay_in_time(const struct sched *s, int puller, const struct seg *g,
 			  const struct gen *gn, int64_t now_us, unsigned fanout)
 {
-	const struct nbr *nb = &s->nbr[puller];
-	if (!nb->up_kbps || !s->wall_us || !g->have_desc)
+	if (!s->nbr[puller].up_kbps || !s->wall_us || !g->have_desc)
 		return true;
-	uint64_t bytes = relay_backlog(s, puller, now_us) +
-			 (uint64_t)block_msg_size(gn->k, gn->B) * fanout;
-	int64_t relay_us = (int64_t)(bytes * 8000 * 10 / 9 / nb->up_kbps);
-	int64_t deadline = g->desc.capture_us + g->desc.duration_us + s->cfg.buffer_us;
-	return s->wall_us + relay_us + nb->rtt_us < deadline;
+	return fanout <= relay_fit(s, puller, g, gn, now_us);
 }
 
 static void relay_given(struct sched *s, int puller, const struct gen *gn, int64_t now_us,
@@ -776,11 +789,12 @@ static void relay_given(struct sched *s, int puller, const struct gen *gn, int64
  * them: returns their number, *nlist = 0. Else (coding only) to a list of
  * as many as it reaches (relay_reach), the subscribers that still need it,
  * the least covered first: returns the list's length in *nlist and list[]
- * (0: nobody to list). A newcomer is listed once the relays have linked to
- * it (NEWCOMER_US).
+ * (0: nobody to list). cap > 0: a list of at most cap, even if it reaches
+ * all (not all in time). A newcomer is listed once the relays have linked
+ * to it (NEWCOMER_US).
  */
 static unsigned forward_plan(struct sched *s, int puller, const struct gen *gn, uint32_t num, int l,
-			     int64_t now_us, int *list, unsigned *nlist)
+			     int64_t now_us, int *list, unsigned *nlist, unsigned cap)
 {
 	unsigned all = relay_fanout(s);
 	const struct nbr *pb = &s->nbr[puller];
@@ -788,8 +802,10 @@ static unsigned forward_plan(struct sched *s, int puller, const struct gen *gn, 
 	if (!s->cfg.coding || !pb->up_kbps)
 		return all;
 	unsigned reach = relay_reach(block_msg_size(gn->k, gn->B), all, pb->up_kbps);
-	if (reach >= all)
+	if (reach >= all && !cap)
 		return all;
+	if (cap && cap < reach)
+		reach = cap;
 	if (l < LIST_LAYER_MIN)
 		return 0;
 	uint32_t key[SCHED_MAX_NBRS];
@@ -828,7 +844,17 @@ static bool source_pick_forward(struct sched *s, int puller, int level, int64_t 
 			if (!gn || nbr_done(&s->nbr[puller], g->num, l))
 				continue;
 			uint32_t num = g->num;
-			unsigned fo = forward_plan(s, puller, gn, num, l, now_us, list, nlist);
+			unsigned fo = forward_plan(s, puller, gn, num, l, now_us, list, nlist, 0);
+			if (fo && !relay_in_time(s, puller, g, gn, now_us, fo)) {
+				/* Too late for all of them (the newest segment's
+				 * upper layers, served last, often are): a list of as
+				 * many as it reaches by the deadline. */
+				unsigned fit = s->cfg.coding && l >= LIST_LAYER_MIN
+						       ? relay_fit(s, puller, g, gn, now_us)
+						       : 0;
+				fo = fit ? forward_plan(s, puller, gn, num, l, now_us, list, nlist, fit)
+					 : 0;
+			}
 			if (!fo || !relay_in_time(s, puller, g, gn, now_us, fo))
 				continue;
 			if (!*nlist) {

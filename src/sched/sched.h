@@ -27,7 +27,10 @@
  *    layer 1 and up carrying a list (BLOCK flag DESTS) of as many peers as
  *    it reaches within 0.6 s, those that still need the generation, the
  *    least covered first; the relay sends each to the listed ones alone.
- *    The base layer, the most urgent, goes only to relays that reach all.
+ *    Likewise a relay that would reach all, but not all before the
+ *    segment's deadline (the newest segment's upper layers, served last):
+ *    a list of as many as it reaches by then. The base layer, the most
+ *    urgent, goes only to relays that reach all in time.
  *  - Fresh source blocks are linearly independent (systematic first, then
  *    dense random), so every forwarded block is innovative for every
  *    receiver. The source counts per generation and peer the forward blocks

@@ -277,7 +277,8 @@ START_TEST(test_relay_lists)
 		listed++;
 	}
 	ck_assert_uint_ge(listed, 1);
-	/* A fast relay gets the base layer, to all (no list). */
+	/* A fast relay gets the base layer, to all (no list), as much as it
+	 * relays to all before the deadline; then upper layers with lists. */
 	cap->n = 0;
 	cap->budget = 4;
 	ck_assert_int_eq(sched_on_message(src, 2, &pull, t, t), 0);
@@ -285,7 +286,7 @@ START_TEST(test_relay_lists)
 	bool base = false;
 	for (unsigned i = 0; i < cap->n; i++)
 		if (cap->link[i] == 2 && (cap->b[i].flags & WIRE_BLOCK_FORWARD)) {
-			ck_assert(!(cap->b[i].flags & WIRE_BLOCK_DESTS));
+			ck_assert(!(cap->b[i].flags & WIRE_BLOCK_DESTS) == (cap->b[i].layer == 0));
 			base |= cap->b[i].layer == 0;
 		}
 	ck_assert(base);
@@ -378,6 +379,61 @@ START_TEST(test_have_newcomers)
 	ck_assert_uint_ge(cap->have[3], 2);
 	ck_assert_uint_eq(cap->have[100], 0);   /* the source needs none */
 	sched_free(p);
+	free(cap);
+}
+END_TEST
+
+/* A relay that reaches all its neighbours, but not before the segment's
+ * deadline, gets upper-layer blocks with a list of as many as it reaches by
+ * then (the base layer only goes to all, in time). */
+START_TEST(test_relay_lists_deadline)
+{
+	struct capture *cap = calloc(1, sizeof *cap);
+	struct sched_config cfg;
+	sched_config_default(&cfg);
+	cfg.source = true;
+	cfg.up_kbps = 500;
+	struct sched_ops ops = { .ctx = cap, .send = cap_send, .room = cap_room };
+	struct sched *src;
+	ck_assert_int_eq(sched_new(&src, &cfg, &ops, 0), 0);
+	for (uint32_t i = 1; i <= 30; i++)
+		ck_assert_int_eq(sched_nbr_up(src, i, false, 350, 100 + i, 0), 0);
+	for (uint32_t i = 1; i <= 30; i++)
+		subscribe(src, i, 2, 0);
+	int64_t t = 3000000;
+	static uint8_t l0[10000], l1[3000], l2[20000];
+	const uint8_t *payload[3] = { l0, l1, l2 };
+	/* Captured so that its deadline (+ 1 s + 1.8 s) is 0.4 s away. */
+	struct wire_segment d = { .segment = 1, .nlayers = 3, .duration_us = 1000000,
+				  .capture_us = t - 2400000 };
+	d.layer[0].size = sizeof l0;
+	d.layer[1].size = sizeof l1;
+	d.layer[2].size = sizeof l2;
+	ck_assert_int_eq(sched_add_segment(src, &d, payload, t), 0);
+	sched_tick(src, t, t);
+	cap->n = 0;
+	cap->budget = 4;
+	struct wire_msg pull = { .type = WIRE_PULL };
+	pull.u.pull = (struct wire_pull){ .segment = 1, .layer = 2, .count = 4 };
+	ck_assert_int_eq(sched_on_message(src, 2, &pull, t, t), 0);
+	sched_pump(src, t);
+	/* In 0.4 s less the RTT (50 ms), at 90 % of 350 kbit/s: fewer blocks
+	 * than its 29 neighbours. */
+	unsigned fit = (unsigned)(350ull * 9 / 10 * 350000 / 8000 / (20 + d.layer[1].block_size));
+	ck_assert_uint_lt(fit, 29);
+	unsigned listed = 0;
+	for (unsigned i = 0; i < cap->n; i++) {
+		const struct wire_block *b = &cap->b[i];
+		if (cap->link[i] != 2 || !(b->flags & WIRE_BLOCK_FORWARD))
+			continue;
+		ck_assert_uint_ge(b->layer, 1);
+		ck_assert(b->flags & WIRE_BLOCK_DESTS);
+		ck_assert_uint_ge(b->ndest, 1);
+		ck_assert_uint_le(b->ndest, fit);
+		listed++;
+	}
+	ck_assert_uint_ge(listed, 1);
+	sched_free(src);
 	free(cap);
 }
 END_TEST
@@ -555,6 +611,7 @@ Suite *suite_sched(void)
 	tcase_add_test(tc, test_descriptor_relay);
 	tcase_add_test(tc, test_block_floor);
 	tcase_add_test(tc, test_relay_lists);
+	tcase_add_test(tc, test_relay_lists_deadline);
 	tcase_add_test(tc, test_newcomer_descriptors);
 	tcase_add_test(tc, test_have_newcomers);
 	suite_add_tcase(s, tc);
