@@ -22,7 +22,7 @@
 #define MAX_INFLIGHT 8      /* dials not yet past HELLO */
 #define EXPIRE_EVERY_US 1000000
 #define GOSSIP_GROWTH 8 /* the gossip interval grows to this many times gossip_interval_us */
-#define RTT_EVERY 5       /* ping intervals between RTT samples on a busy link to or from the source */
+#define RTT_EVERY 5        /* ping intervals between RTT samples on a busy link with the source */
 #define RTT_EVERY_PEERS 20 /* ... between two other peers (shown, not scheduled on) */
 #define EXPLORE_ROUNDS 3      /* explorations after a change: 8, 16, 32 s apart */
 #define EVICT_MIN_AGE_US 10000000 /* a neighbour this young is never evicted */

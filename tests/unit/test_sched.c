@@ -217,6 +217,87 @@ static void subscribe(struct sched *s, uint32_t link, uint8_t level, int64_t t)
 	ck_assert_int_eq(sched_on_message(s, link, &m, t, t), 0);
 }
 
+static void pull_from(struct sched *src, struct capture *cap, uint32_t link, int64_t t)
+{
+	cap->n = 0;
+	cap->budget = 4; /* a pull is served before direct blocks */
+	struct wire_msg pull = { .type = WIRE_PULL };
+	pull.u.pull = (struct wire_pull){ .segment = 1, .layer = 2, .count = 4 };
+	ck_assert_int_eq(sched_on_message(src, link, &pull, t, t), 0);
+	sched_pump(src, t);
+}
+
+/* A 500 kbit/s source with 30 subscribed neighbours (links 1..30, peer ids
+ * 101..130; link 1 at slow_up kbit/s, the others at 350) and segment 1 of
+ * three layers (10000, 3000, 20000 bytes) captured at capture_us, added at
+ * t with the wall clock at t; then a pull of 4 from `puller`, with room for
+ * 4 messages. */
+static struct sched *list_source(struct capture *cap, uint32_t slow_up, int64_t capture_us,
+				 int64_t t, uint32_t puller, struct wire_segment *d)
+{
+	struct sched_config cfg;
+	sched_config_default(&cfg);
+	cfg.source = true;
+	cfg.up_kbps = 500;
+	struct sched_ops ops = { .ctx = cap, .send = cap_send, .room = cap_room };
+	struct sched *src;
+	ck_assert_int_eq(sched_new(&src, &cfg, &ops, 0), 0);
+	for (uint32_t i = 1; i <= 30; i++)
+		ck_assert_int_eq(sched_nbr_up(src, i, false, i == 1 ? slow_up : 350, 100 + i, 0), 0);
+	for (uint32_t i = 1; i <= 30; i++)
+		subscribe(src, i, 2, 0);
+	static uint8_t l0[10000], l1[3000], l2[20000];
+	const uint8_t *payload[3] = { l0, l1, l2 };
+	*d = (struct wire_segment){ .segment = 1, .nlayers = 3, .duration_us = 1000000,
+				    .capture_us = capture_us };
+	d->layer[0].size = sizeof l0;
+	d->layer[1].size = sizeof l1;
+	d->layer[2].size = sizeof l2;
+	ck_assert_int_eq(sched_add_segment(src, d, payload, t), 0);
+	sched_tick(src, t, t);
+	pull_from(src, cap, puller, t);
+	return src;
+}
+
+/* The forward blocks captured to `link`, which must all be of layer 1 and
+ * up and carry a list of 1..max distinct ids of the other peers (101..130). */
+static unsigned listed_blocks(const struct capture *cap, uint32_t link, unsigned max)
+{
+	unsigned listed = 0;
+	for (unsigned i = 0; i < cap->n; i++) {
+		const struct wire_block *b = &cap->b[i];
+		if (cap->link[i] != link || !(b->flags & WIRE_BLOCK_FORWARD))
+			continue;
+		ck_assert_uint_ge(b->layer, 1);
+		ck_assert(b->flags & WIRE_BLOCK_DESTS);
+		ck_assert_uint_ge(b->ndest, 1);
+		ck_assert_uint_le(b->ndest, max);
+		for (unsigned j = 0; j < b->ndest; j++) {
+			ck_assert_uint_ge(b->dest[j], 101);
+			ck_assert_uint_le(b->dest[j], 130);
+			ck_assert_uint_ne(b->dest[j], 100 + link);
+			for (unsigned k = 0; k < j; k++)
+				ck_assert_uint_ne(b->dest[k], b->dest[j]);
+		}
+		listed++;
+	}
+	return listed;
+}
+
+/* A peer (up_kbps) whose messages go to cap, with the source (500 kbit/s,
+ * id 1) on link 100. */
+static struct sched *peer_with_source(struct capture *cap, uint32_t up_kbps)
+{
+	struct sched_config cfg;
+	sched_config_default(&cfg);
+	cfg.up_kbps = up_kbps;
+	struct sched_ops ops = { .ctx = cap, .send = cap_send, .room = cap_room };
+	struct sched *p;
+	ck_assert_int_eq(sched_new(&p, &cfg, &ops, 0), 0);
+	ck_assert_int_eq(sched_nbr_up(p, 100, true, 500, 1, 0), 0);
+	return p;
+}
+
 /* AQCS with relay lists. A relay that cannot send a block to all its
  * neighbours in time (1.2 s) gets upper-layer blocks with a list of as
  * many peers as it reaches in 0.6 s, the least covered first; the base layer
@@ -225,64 +306,21 @@ static void subscribe(struct sched *s, uint32_t link, uint8_t level, int64_t t)
 START_TEST(test_relay_lists)
 {
 	struct capture *cap = calloc(1, sizeof *cap);
-	struct sched_config cfg;
-	sched_config_default(&cfg);
-	cfg.source = true;
-	cfg.up_kbps = 500;
-	struct sched_ops ops = { .ctx = cap, .send = cap_send, .room = cap_room };
-	struct sched *src;
-	ck_assert_int_eq(sched_new(&src, &cfg, &ops, 0), 0);
-	/* Link 1: a 50 kbit/s peer (id 101); links 2..30: 350 kbit/s (102..130). */
-	for (uint32_t i = 1; i <= 30; i++)
-		ck_assert_int_eq(sched_nbr_up(src, i, false, i == 1 ? 50 : 350, 100 + i, 0), 0);
-	for (uint32_t i = 1; i <= 30; i++)
-		subscribe(src, i, 2, 0);
-	/* Past the newcomers' grace (the relays have linked to them). */
+	/* Link 1: a 50 kbit/s peer (id 101); links 2..30: 350 kbit/s (102..130).
+	 * Past the newcomers' grace (the relays have linked to them), 1.8 s to
+	 * the deadline. */
 	int64_t t = 1000000;
-	static uint8_t l0[10000], l1[3000], l2[20000];
-	const uint8_t *payload[3] = { l0, l1, l2 };
-	struct wire_segment d = { .segment = 1, .nlayers = 3, .duration_us = 1000000,
-				  .capture_us = 0 };
-	d.layer[0].size = sizeof l0;
-	d.layer[1].size = sizeof l1;
-	d.layer[2].size = sizeof l2;
-	ck_assert_int_eq(sched_add_segment(src, &d, payload, t), 0);
-	sched_tick(src, t, t); /* a wall clock: 1.8 s to the deadline */
-	cap->n = 0;
-	cap->budget = 4; /* a pull is served before direct blocks */
-	struct wire_msg pull = { .type = WIRE_PULL };
-	pull.u.pull = (struct wire_pull){ .segment = 1, .layer = 2, .count = 4 };
-	ck_assert_int_eq(sched_on_message(src, 1, &pull, t, t), 0);
-	sched_pump(src, t);
+	struct wire_segment d;
+	struct sched *src = list_source(cap, 50, 0, t, 1, &d);
 	/* The slow relay reaches 50 kbit/s * 0.6 s / (a block of 2 + 16 + 2 + B
 	 * bytes) of its 29 neighbours. */
 	unsigned reach = (unsigned)(50 * 600000ull / 8000 / (20 + d.layer[1].block_size));
 	ck_assert_uint_lt(reach, 29);
 	ck_assert_uint_ge(reach, 1);
-	unsigned listed = 0;
-	for (unsigned i = 0; i < cap->n; i++) {
-		const struct wire_block *b = &cap->b[i];
-		if (cap->link[i] != 1 || !(b->flags & WIRE_BLOCK_FORWARD))
-			continue;
-		ck_assert_uint_ge(b->layer, 1);
-		ck_assert(b->flags & WIRE_BLOCK_DESTS);
-		ck_assert_uint_ge(b->ndest, 1);
-		ck_assert_uint_le(b->ndest, reach);
-		for (unsigned j = 0; j < b->ndest; j++) {
-			ck_assert_uint_ge(b->dest[j], 102);
-			ck_assert_uint_le(b->dest[j], 130);
-			for (unsigned k = 0; k < j; k++)
-				ck_assert_uint_ne(b->dest[k], b->dest[j]);
-		}
-		listed++;
-	}
-	ck_assert_uint_ge(listed, 1);
+	ck_assert_uint_ge(listed_blocks(cap, 1, reach), 1);
 	/* A fast relay gets the base layer, to all (no list), as much as it
 	 * relays to all before the deadline; then upper layers with lists. */
-	cap->n = 0;
-	cap->budget = 4;
-	ck_assert_int_eq(sched_on_message(src, 2, &pull, t, t), 0);
-	sched_pump(src, t);
+	pull_from(src, cap, 2, t);
 	bool base = false;
 	for (unsigned i = 0; i < cap->n; i++)
 		if (cap->link[i] == 2 && (cap->b[i].flags & WIRE_BLOCK_FORWARD)) {
@@ -293,11 +331,7 @@ START_TEST(test_relay_lists)
 	sched_free(src);
 
 	/* A relay: the source on link 100, peers 11..15 on links 1..5. */
-	cfg.source = false;
-	cfg.up_kbps = 50;
-	struct sched *rel;
-	ck_assert_int_eq(sched_new(&rel, &cfg, &ops, 0), 0);
-	ck_assert_int_eq(sched_nbr_up(rel, 100, true, 500, 1, 0), 0);
+	struct sched *rel = peer_with_source(cap, 50);
 	for (uint32_t i = 1; i <= 5; i++) {
 		ck_assert_int_eq(sched_nbr_up(rel, i, false, 350, 10 + i, 0), 0);
 		subscribe(rel, i, 2, 0);
@@ -345,13 +379,7 @@ START_TEST(test_have_newcomers)
 {
 	struct capture *cap = calloc(1, sizeof *cap);
 	cap->budget = 1000000;
-	struct sched_config cfg;
-	sched_config_default(&cfg);
-	cfg.up_kbps = 350;
-	struct sched_ops ops = { .ctx = cap, .send = cap_send, .room = cap_room };
-	struct sched *p;
-	ck_assert_int_eq(sched_new(&p, &cfg, &ops, 0), 0);
-	ck_assert_int_eq(sched_nbr_up(p, 100, true, 500, 1, 0), 0);
+	struct sched *p = peer_with_source(cap, 350);
 	ck_assert_int_eq(sched_nbr_up(p, 1, false, 350, 11, 0), 0);
 	subscribe(p, 1, 2, 0);
 	/* Rank 1 of 4 in segment 1's base layer. */
@@ -389,50 +417,16 @@ END_TEST
 START_TEST(test_relay_lists_deadline)
 {
 	struct capture *cap = calloc(1, sizeof *cap);
-	struct sched_config cfg;
-	sched_config_default(&cfg);
-	cfg.source = true;
-	cfg.up_kbps = 500;
-	struct sched_ops ops = { .ctx = cap, .send = cap_send, .room = cap_room };
-	struct sched *src;
-	ck_assert_int_eq(sched_new(&src, &cfg, &ops, 0), 0);
-	for (uint32_t i = 1; i <= 30; i++)
-		ck_assert_int_eq(sched_nbr_up(src, i, false, 350, 100 + i, 0), 0);
-	for (uint32_t i = 1; i <= 30; i++)
-		subscribe(src, i, 2, 0);
+	/* All at 350 kbit/s; captured so that its deadline (+ 1 s + 1.8 s) is
+	 * 0.4 s away. A pull from link 2. */
 	int64_t t = 3000000;
-	static uint8_t l0[10000], l1[3000], l2[20000];
-	const uint8_t *payload[3] = { l0, l1, l2 };
-	/* Captured so that its deadline (+ 1 s + 1.8 s) is 0.4 s away. */
-	struct wire_segment d = { .segment = 1, .nlayers = 3, .duration_us = 1000000,
-				  .capture_us = t - 2400000 };
-	d.layer[0].size = sizeof l0;
-	d.layer[1].size = sizeof l1;
-	d.layer[2].size = sizeof l2;
-	ck_assert_int_eq(sched_add_segment(src, &d, payload, t), 0);
-	sched_tick(src, t, t);
-	cap->n = 0;
-	cap->budget = 4;
-	struct wire_msg pull = { .type = WIRE_PULL };
-	pull.u.pull = (struct wire_pull){ .segment = 1, .layer = 2, .count = 4 };
-	ck_assert_int_eq(sched_on_message(src, 2, &pull, t, t), 0);
-	sched_pump(src, t);
+	struct wire_segment d;
+	struct sched *src = list_source(cap, 350, t - 2400000, t, 2, &d);
 	/* In 0.4 s less the RTT (50 ms), at 90 % of 350 kbit/s: fewer blocks
 	 * than its 29 neighbours. */
 	unsigned fit = (unsigned)(350ull * 9 / 10 * 350000 / 8000 / (20 + d.layer[1].block_size));
 	ck_assert_uint_lt(fit, 29);
-	unsigned listed = 0;
-	for (unsigned i = 0; i < cap->n; i++) {
-		const struct wire_block *b = &cap->b[i];
-		if (cap->link[i] != 2 || !(b->flags & WIRE_BLOCK_FORWARD))
-			continue;
-		ck_assert_uint_ge(b->layer, 1);
-		ck_assert(b->flags & WIRE_BLOCK_DESTS);
-		ck_assert_uint_ge(b->ndest, 1);
-		ck_assert_uint_le(b->ndest, fit);
-		listed++;
-	}
-	ck_assert_uint_ge(listed, 1);
+	ck_assert_uint_ge(listed_blocks(cap, 2, fit), 1);
 	sched_free(src);
 	free(cap);
 }

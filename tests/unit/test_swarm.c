@@ -243,6 +243,17 @@ static unsigned count_sent(const struct rec *r, uint32_t link, enum wire_type t)
 	return c;
 }
 
+/* A link that becomes a neighbour: opened, HELLO (id, role), then a PING
+ * (the first message after HELLO accepts the link). */
+static void link_neighbour(struct swarm *sw, uint32_t link, uint64_t id, uint8_t role, int64_t now)
+{
+	ck_assert_int_eq(swarm_on_link_open(sw, link, false, "10.0.0.2", 40000, now), 0);
+	struct wire_msg m = hello_from(id, role, "s", (uint16_t)(7000 + link));
+	ck_assert_int_eq(swarm_on_message(sw, link, &m, now), 0);
+	m = ping_msg(1);
+	ck_assert_int_eq(swarm_on_message(sw, link, &m, now), 0);
+}
+
 /* Keepalives: an idle neighbour link gets a PING every interval; one that
  * carries the scheduler's messages only one every 5 intervals (the RTT
  * sample), and the peer's silence is still noticed. */
@@ -256,13 +267,8 @@ START_TEST(ping_only_when_idle)
 	struct swarm *sw;
 	ck_assert_int_eq(swarm_new(&cfg, &ops, &sw), 0);
 	ck_assert_int_eq(swarm_join(sw, 0), 0);
-	for (uint32_t link = 7; link <= 8; link++) {
-		ck_assert_int_eq(swarm_on_link_open(sw, link, false, "10.0.0.2", 40000, 0), 0);
-		struct wire_msg m = hello_from(0x200 + link, WIRE_ROLE_PEER, "s", 7001);
-		ck_assert_int_eq(swarm_on_message(sw, link, &m, 0), 0);
-		m = ping_msg(1);
-		ck_assert_int_eq(swarm_on_message(sw, link, &m, 0), 0);
-	}
+	for (uint32_t link = 7; link <= 8; link++)
+		link_neighbour(sw, link, 0x200 + link, WIRE_ROLE_PEER, 0);
 	ck_assert_uint_eq(r.nup, 2);
 	unsigned p7 = count_sent(&r, 7, WIRE_PING), p8 = count_sent(&r, 8, WIRE_PING);
 	/* 10 s: link 7 busy both ways (a message each 100 ms), link 8 quiet
@@ -314,16 +320,8 @@ START_TEST(rtt_samples_by_role)
 	struct swarm *sw;
 	ck_assert_int_eq(swarm_new(&cfg, &ops, &sw), 0);
 	ck_assert_int_eq(swarm_join(sw, 0), 0);
-	for (uint32_t link = 7; link <= 8; link++) {
-		ck_assert_int_eq(swarm_on_link_open(sw, link, false, "10.0.0.2", 40000, 0), 0);
-		struct wire_msg m = hello_from(0x200 + link,
-					       link == 8 ? WIRE_ROLE_SOURCE | WIRE_ROLE_TRACKER
-							 : WIRE_ROLE_PEER,
-					       "s", 7001);
-		ck_assert_int_eq(swarm_on_message(sw, link, &m, 0), 0);
-		m = ping_msg(1);
-		ck_assert_int_eq(swarm_on_message(sw, link, &m, 0), 0);
-	}
+	link_neighbour(sw, 7, 0x207, WIRE_ROLE_PEER, 0);
+	link_neighbour(sw, 8, 0x208, WIRE_ROLE_SOURCE | WIRE_ROLE_TRACKER, 0);
 	ck_assert_uint_eq(r.nup, 2);
 	unsigned p7 = count_sent(&r, 7, WIRE_PING), p8 = count_sent(&r, 8, WIRE_PING);
 	for (int64_t t = 100000; t <= 40000000; t += 100000) {
@@ -409,18 +407,6 @@ START_TEST(refusals_direct)
 }
 END_TEST
 
-/* Gossip paced as Trickle: with the membership quiet, the interval doubles
- * up to 8 x gossip_interval (2 s); a new neighbour brings it back to 2 s at
- * once, and it grows again. */
-static void link_neighbour(struct swarm *sw, uint32_t link, uint64_t id, int64_t now)
-{
-	swarm_on_link_open(sw, link, false, "10.0.0.2", 1, now);
-	struct wire_msg m = hello_from(id, WIRE_ROLE_PEER, "s", (uint16_t)(7000 + link));
-	ck_assert_int_eq(swarm_on_message(sw, link, &m, now), 0);
-	m = ping_msg(1);
-	ck_assert_int_eq(swarm_on_message(sw, link, &m, now), 0);
-}
-
 static uint64_t peers_sent(const struct swarm *sw, int64_t now)
 {
 	struct swarm_stats st;
@@ -428,6 +414,9 @@ static uint64_t peers_sent(const struct swarm *sw, int64_t now)
 	return st.peers_sent;
 }
 
+/* Gossip paced as Trickle: with the membership quiet, the interval doubles
+ * up to 8 x gossip_interval (2 s); a new neighbour brings it back to 2 s at
+ * once, and it grows again. */
 START_TEST(gossip_trickle)
 {
 	struct rec r = { 0 };
@@ -437,13 +426,13 @@ START_TEST(gossip_trickle)
 	struct swarm *sw;
 	ck_assert_int_eq(swarm_new(&cfg, &ops, &sw), 0);
 	ck_assert_int_eq(swarm_join(sw, 0), 0);
-	link_neighbour(sw, 1, 0x200, 0);
-	link_neighbour(sw, 2, 0x300, 0);
+	link_neighbour(sw, 1, 0x200, WIRE_ROLE_PEER, 0);
+	link_neighbour(sw, 2, 0x300, WIRE_ROLE_PEER, 0);
 	ck_assert_uint_eq(r.nup, 2);
 	uint64_t at[4] = { 0 }; /* PEERS sent by 4 s, 30 s, 60 s, and 6 s after a join */
 	for (int64_t t = 0; t <= 66 * SEC; t += 10 * MS) {
 		if (t == 60 * SEC)
-			link_neighbour(sw, 3, 0x400, t);
+			link_neighbour(sw, 3, 0x400, WIRE_ROLE_PEER, t);
 		swarm_on_activity(sw, 1, t);
 		swarm_on_activity(sw, 2, t);
 		if (t >= 60 * SEC)
