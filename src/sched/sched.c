@@ -747,11 +747,15 @@ static uint64_t relay_backlog(const struct sched *s, int puller, int64_t now_us)
 
 /* Source: how many copies of a block of gn the puller sends before g's
  * deadline, after what it has still to relay, at its advertised upload
- * (with a tenth spared for its control messages and repairs). */
+ * (with a tenth spared for its control messages and repairs);
+ * SCHED_MAX_NBRS, more than any fanout, when its upload or the clock is
+ * unknown. */
 static unsigned relay_fit(const struct sched *s, int puller, const struct seg *g,
 			  const struct gen *gn, int64_t now_us)
 {
 	const struct nbr *nb = &s->nbr[puller];
+	if (!nb->up_kbps || !s->wall_us || !g->have_desc)
+		return SCHED_MAX_NBRS;
 	int64_t deadline = g->desc.capture_us + g->desc.duration_us + s->cfg.buffer_us;
 	int64_t left = deadline - s->wall_us - nb->rtt_us;
 	if (left <= 0)
@@ -762,16 +766,6 @@ static unsigned relay_fit(const struct sched *s, int puller, const struct seg *g
 		return 0;
 	uint64_t n = (bytes - backlog) / block_msg_size(gn->k, gn->B);
 	return n > SCHED_MAX_NBRS ? SCHED_MAX_NBRS : (unsigned)n;
-}
-
-/* Source: would a block of gn relayed by puller reach `fanout` neighbours
- * before g's deadline? */
-static bool relay_in_time(const struct sched *s, int puller, const struct seg *g,
-			  const struct gen *gn, int64_t now_us, unsigned fanout)
-{
-	if (!s->nbr[puller].up_kbps || !s->wall_us || !g->have_desc)
-		return true;
-	return fanout <= relay_fit(s, puller, g, gn, now_us);
 }
 
 static void relay_given(struct sched *s, int puller, const struct gen *gn, int64_t now_us,
@@ -785,27 +779,30 @@ static void relay_given(struct sched *s, int puller, const struct gen *gn, int64
 
 /*
  * Source: how puller would relay a forward block of gn (layer l of segment
- * num). If it reaches all its neighbours within RELAY_BOUND_US, to all of
- * them: returns their number, *nlist = 0. Else (coding only) to a list of
- * as many as it reaches (relay_reach), the subscribers that still need it,
- * the least covered first: returns the list's length in *nlist and list[]
- * (0: nobody to list). cap > 0: a list of at most cap, even if it reaches
- * all (not all in time). A newcomer is listed once the relays have linked
- * to it (NEWCOMER_US).
+ * g). If it reaches all its neighbours within RELAY_BOUND_US and before g's
+ * deadline (relay_fit), to all of them: returns their number, *nlist = 0.
+ * Else (coding, layer LIST_LAYER_MIN and up) to a list of as many as it
+ * reaches (relay_reach) and by the deadline, the subscribers that still
+ * need it, the least covered first: returns the list's length in *nlist
+ * and list[] (0: nobody to list, or it relays none). Late for all is where
+ * the newest segment's upper layers, served last, often are. A newcomer is
+ * listed once the relays have linked to it (NEWCOMER_US).
  */
-static unsigned forward_plan(struct sched *s, int puller, const struct gen *gn, uint32_t num, int l,
-			     int64_t now_us, int *list, unsigned *nlist, unsigned cap)
+static unsigned forward_plan(struct sched *s, int puller, const struct seg *g, const struct gen *gn,
+			     int l, int64_t now_us, int *list, unsigned *nlist)
 {
 	unsigned all = relay_fanout(s);
 	const struct nbr *pb = &s->nbr[puller];
+	unsigned fit = relay_fit(s, puller, g, gn, now_us);
+	uint32_t num = g->num;
 	*nlist = 0;
 	if (!s->cfg.coding || !pb->up_kbps)
-		return all;
+		return fit >= all ? all : 0;
 	unsigned reach = relay_reach(block_msg_size(gn->k, gn->B), all, pb->up_kbps);
-	if (reach >= all && !cap)
+	if (reach >= all && fit >= all)
 		return all;
-	if (cap && cap < reach)
-		reach = cap;
+	if (fit < reach)
+		reach = fit;
 	if (l < LIST_LAYER_MIN)
 		return 0;
 	uint32_t key[SCHED_MAX_NBRS];
@@ -844,18 +841,8 @@ static bool source_pick_forward(struct sched *s, int puller, int level, int64_t 
 			if (!gn || nbr_done(&s->nbr[puller], g->num, l))
 				continue;
 			uint32_t num = g->num;
-			unsigned fo = forward_plan(s, puller, gn, num, l, now_us, list, nlist, 0);
-			if (fo && !relay_in_time(s, puller, g, gn, now_us, fo)) {
-				/* Too late for all of them (the newest segment's
-				 * upper layers, served last, often are): a list of as
-				 * many as it reaches by the deadline. */
-				unsigned fit = s->cfg.coding && l >= LIST_LAYER_MIN
-						       ? relay_fit(s, puller, g, gn, now_us)
-						       : 0;
-				fo = fit ? forward_plan(s, puller, gn, num, l, now_us, list, nlist, fit)
-					 : 0;
-			}
-			if (!fo || !relay_in_time(s, puller, g, gn, now_us, fo))
+			unsigned fo = forward_plan(s, puller, g, gn, l, now_us, list, nlist);
+			if (!fo)
 				continue;
 			if (!*nlist) {
 				/* To all: fresh blocks up to k, and only while

@@ -375,8 +375,6 @@ static struct slink *link_other(const struct swarm *sw, const struct slink *l)
 	return NULL;
 }
 
-/* Remove a link from the table (l is invalid afterwards), telling the
- * scheduler if it was a neighbour and the transport if close is set. */
 /*
  * Gossip is paced as Trickle (RFC 6206) paces its messages: the interval
  * doubles after each PEERS, up to GOSSIP_GROWTH x gossip_interval_us, while
@@ -396,6 +394,8 @@ static void gossip_reset(struct swarm *sw, int64_t now)
 		sw->gossip_next_us = next;
 }
 
+/* Remove a link from the table (l is invalid afterwards), telling the
+ * scheduler if it was a neighbour and the transport if close is set. */
 static void link_drop(struct swarm *sw, struct slink *l, bool do_close, int ws_code,
 		      const char *reason, bool failed)
 {
