@@ -153,6 +153,7 @@ struct sched {
 	int64_t cap0_us;         /* capture time of s0 (wall) */
 	int64_t dur_us;          /* segment duration */
 	int64_t wall_us;         /* wall clock at the last input */
+	int64_t tick_wall_us;    /* ... and at the last tick */
 	int64_t have_us;
 	bool have_dirty;
 
@@ -787,9 +788,11 @@ static void relay_given(struct sched *s, int puller, const struct gen *gn, int64
  * and list[] (0: nobody to list, or it relays none). Late for all is where
  * the newest segment's upper layers, served last, often are. A newcomer is
  * listed once the relays have linked to it (NEWCOMER_US).
+ * With `laggards` (coding only, any layer): a list in any case, of the
+ * subscribers that missed forward blocks already sent (they linked after).
  */
 static unsigned forward_plan(struct sched *s, int puller, const struct seg *g, const struct gen *gn,
-			     int l, int64_t now_us, int *list, unsigned *nlist)
+			     int l, bool laggards, int64_t now_us, int *list, unsigned *nlist)
 {
 	unsigned all = relay_fanout(s);
 	const struct nbr *pb = &s->nbr[puller];
@@ -797,20 +800,21 @@ static unsigned forward_plan(struct sched *s, int puller, const struct seg *g, c
 	uint32_t num = g->num;
 	*nlist = 0;
 	if (!s->cfg.coding || !pb->up_kbps)
-		return fit >= all ? all : 0;
+		return !laggards && fit >= all ? all : 0;
 	unsigned reach = relay_reach(block_msg_size(gn->k, gn->B), all, pb->up_kbps);
-	if (reach >= all && fit >= all)
+	if (!laggards && reach >= all && fit >= all)
 		return all;
 	if (fit < reach)
 		reach = fit;
-	if (l < LIST_LAYER_MIN)
+	if (l < LIST_LAYER_MIN && !laggards)
 		return 0;
 	uint32_t key[SCHED_MAX_NBRS];
 	unsigned nc = 0;
 	for (int n = 0; n < SCHED_MAX_NBRS; n++) {
 		const struct nbr *nb = &s->nbr[n];
 		if (n == puller || !nb->peer_id || now_us - nb->up_us < NEWCOMER_US ||
-		    !subscriber_needs(s, gn, n, num, l))
+		    !subscriber_needs(s, gn, n, num, l) ||
+		    (laggards && coverage(s, gn, n, num, l) >= gn->f_sent))
 			continue;
 		/* Coverage first, a random tie-break so that lists spread. */
 		uint32_t k = coverage(s, gn, n, num, l) << 16 | lc_rng_below(&s->rng, 1u << 16);
@@ -826,44 +830,51 @@ static unsigned forward_plan(struct sched *s, int puller, const struct seg *g, c
 	return *nlist;
 }
 
+/* Source: may a forward block of gn go to all (fresh blocks up to k, and
+ * only while no subscriber is covered already; else direct blocks or
+ * lists finish)? */
+static bool to_all_open(const struct sched *s, const struct gen *gn, uint32_t num, int l)
+{
+	if (gn->f_sent >= gn->k)
+		return false;
+	bool any = false;
+	for (int n = 0; n < SCHED_MAX_NBRS; n++) {
+		const struct nbr *nb = &s->nbr[n];
+		if (!nb->used || nb->is_source || nb->level < l || nbr_done(nb, num, l))
+			continue;
+		if (coverage(s, gn, n, num, l) >= gn->k)
+			return false;
+		any = true;
+	}
+	return any;
+}
+
 /* Source: the most urgent generation (lowest layer, then oldest segment) up
- * to the puller's level that still needs forward blocks and that the puller
- * itself has not decoded (a block it relays is then useful to it too), with
- * the puller's relay plan for it (see forward_plan). */
-static bool source_pick_forward(struct sched *s, int puller, int level, int64_t now_us,
-				struct seg **gs, int *gl, int *list, unsigned *nlist,
-				unsigned *fanout)
+ * to layer `level` (of the newest segment alone if `newest`) that still
+ * needs forward blocks and that the puller itself has not decoded (a block
+ * it relays is then useful to it too), with the puller's relay plan for it
+ * (see forward_plan). Where the base layer cannot go to all (all its fresh
+ * blocks went, or they do not reach all in time), a block listing the
+ * laggards goes: a flash crowd's newcomers get it from relays rather than
+ * one by one from the source. */
+static bool source_pick_forward(struct sched *s, int puller, int level, bool newest,
+				int64_t now_us, struct seg **gs, int *gl, int *list,
+				unsigned *nlist, unsigned *fanout)
 {
 	for (int l = 0; l <= level && l < WIRE_LAYERS_MAX; l++) {
 		for (unsigned i = 0; i < SCHED_WINDOW; i++) {
 			struct seg *g;
 			struct gen *gn = source_gen(s, i, l, now_us, &g);
-			if (!gn || nbr_done(&s->nbr[puller], g->num, l))
+			if (!gn || (newest && g->num != s->newest) ||
+			    nbr_done(&s->nbr[puller], g->num, l))
 				continue;
-			uint32_t num = g->num;
-			unsigned fo = forward_plan(s, puller, g, gn, l, now_us, list, nlist);
+			unsigned fo = forward_plan(s, puller, g, gn, l, false, now_us, list, nlist);
+			if (fo && !*nlist && !to_all_open(s, gn, g->num, l))
+				fo = 0;
+			if (!fo && l < LIST_LAYER_MIN && !newest)
+				fo = forward_plan(s, puller, g, gn, l, true, now_us, list, nlist);
 			if (!fo)
 				continue;
-			if (!*nlist) {
-				/* To all: fresh blocks up to k, and only while
-				 * no subscriber is covered already (else direct
-				 * blocks or lists finish). */
-				if (gn->f_sent >= gn->k)
-					continue;
-				bool any = false, full = false;
-				for (int n = 0; n < SCHED_MAX_NBRS; n++) {
-					const struct nbr *nb = &s->nbr[n];
-					if (!nb->used || nb->is_source || nb->level < l ||
-					    nbr_done(nb, num, l))
-						continue;
-					if (coverage(s, gn, n, num, l) >= gn->k)
-						full = true;
-					else
-						any = true;
-				}
-				if (!any || full)
-					continue;
-			}
 			*gs = g;
 			*gl = l;
 			*fanout = fo;
@@ -890,8 +901,9 @@ static void forward_skips_newcomers(struct sched *s, uint32_t seg, int l, int64_
 }
 
 /* Serve the pull queue: the first signal (in arrival order) whose link has
- * room gets one fresh block marked FORWARD. */
-static bool source_serve_pull(struct sched *s, int64_t now_us)
+ * room and whose puller takes a block of layer `level` or lower (of the
+ * newest segment if `newest`) gets one fresh block marked FORWARD. */
+static bool source_serve_pull(struct sched *s, int level, bool newest, int64_t now_us)
 {
 	for (unsigned i = 0; i < s->pullq_n; i++) {
 		unsigned qi = (s->pullq_head + i) % PULLQ_MAX;
@@ -900,7 +912,8 @@ static bool source_serve_pull(struct sched *s, int64_t now_us)
 		struct seg *g;
 		int l, list[SCHED_MAX_NBRS];
 		unsigned nlist, fanout;
-		if (!source_pick_forward(s, n, p->level, now_us, &g, &l, list, &nlist, &fanout))
+		if (!source_pick_forward(s, n, p->level < level ? p->level : level, newest, now_us,
+					 &g, &l, list, &nlist, &fanout))
 			continue; /* nothing for it now: keep it for the next segment */
 		struct gen *gn = &g->gen[l];
 		if (!has_room(s, n, block_msg_size(gn->k, gn->B) + (nlist ? 1 + 8 * (size_t)nlist : 0)))
@@ -944,12 +957,46 @@ static bool source_serve_pull(struct sched *s, int64_t now_us)
 	return false;
 }
 
-/* Direct (no-forward) blocks: what the relays leave, when no pull signal can
- * be answered. Laggards first: a newcomer missed the forward blocks of the
- * generations already under way, so it gets their base layer directly,
- * before any pull is served (it starts playing sooner). */
-static bool source_serve_direct(struct sched *s, int64_t now_us, bool laggards)
+/* Source: can `blocks` blocks of gn (of segment g) still go out of our
+ * upload before g's deadline? */
+static bool source_in_time(const struct sched *s, const struct seg *g, const struct gen *gn,
+			   unsigned blocks)
 {
+	if (!s->wall_us || !g->have_desc)
+		return true;
+	int64_t left = g->desc.capture_us + g->desc.duration_us + s->cfg.buffer_us - s->wall_us;
+	uint64_t bytes = (uint64_t)blocks * block_msg_size(gn->k, gn->B);
+	return left > 0 && bytes * 1000000 <= (uint64_t)left * up_Bps(s);
+}
+
+/* Source: what the laggards of gn (subscribers that missed forward blocks
+ * already sent: they linked after) lack, in blocks. */
+static unsigned laggards_need(const struct sched *s, const struct gen *gn, uint32_t num, int l)
+{
+	unsigned need = 0;
+	for (int n = 0; n < SCHED_MAX_NBRS; n++) {
+		unsigned cov;
+		if (subscriber_needs(s, gn, n, num, l) &&
+		    (cov = coverage(s, gn, n, num, l)) < gn->f_sent)
+			need += gn->k - cov;
+	}
+	return need;
+}
+
+enum { DIRECT_ANY, DIRECT_LAGGARDS, DIRECT_LAGGARDS_ALL };
+
+/* Direct (no-forward) blocks: what the relays leave, when no pull signal can
+ * be answered (DIRECT_ANY). Laggards, before the pulls of upper layers: a
+ * newcomer missed the forward blocks of the base layers already under way,
+ * so it gets them directly (it starts playing sooner); the one nearest to
+ * complete first, and only while it can complete before the deadline
+ * (spread evenly over a flash crowd, the source's upload completed
+ * nobody's). With DIRECT_LAGGARDS_ALL, only where the source's upload
+ * completes all the laggards in time, ahead of the base layer's pulls;
+ * else relays take them on lists (source_pick_forward) first. */
+static bool source_serve_direct(struct sched *s, int64_t now_us, int mode)
+{
+	bool laggards = mode != DIRECT_ANY;
 	for (int l = 0; l < (laggards ? 1 : WIRE_LAYERS_MAX); l++) {
 		for (unsigned i = 0; i < SCHED_WINDOW; i++) {
 			struct seg *g;
@@ -957,9 +1004,12 @@ static bool source_serve_direct(struct sched *s, int64_t now_us, bool laggards)
 			if (!gn)
 				continue;
 			uint32_t num = g->num;
-			/* The subscriber with the least coverage, so that all of
-			 * them stay level and forward blocks (which reach all)
-			 * never overshoot anyone. */
+			if (mode == DIRECT_LAGGARDS_ALL &&
+			    !source_in_time(s, g, gn, laggards_need(s, gn, num, l)))
+				return false; /* nor a later generation's before them */
+			/* Else the subscriber with the least coverage, so that
+			 * all of them stay level and forward blocks (which reach
+			 * all) never overshoot anyone. */
 			int best = -1;
 			unsigned best_cov = UINT32_MAX;
 			for (unsigned j = 0; j < SCHED_MAX_NBRS; j++) {
@@ -967,8 +1017,12 @@ static bool source_serve_direct(struct sched *s, int64_t now_us, bool laggards)
 				if (!subscriber_needs(s, gn, n, num, l))
 					continue;
 				unsigned cov = coverage(s, gn, n, num, l);
-				if (laggards && cov >= gn->f_sent)
-					continue;
+				if (laggards) {
+					if (cov >= gn->f_sent ||
+					    !source_in_time(s, g, gn, gn->k - cov))
+						continue;
+					cov = gn->k - cov; /* what it lacks: the least first */
+				}
 				if (cov < best_cov && has_room(s, n, block_msg_size(gn->k, gn->B))) {
 					best = n;
 					best_cov = cov;
@@ -1034,6 +1088,12 @@ static bool peer_serve_forward(struct sched *s)
 	return true;
 }
 
+static void rep_drop(struct nbr *nb, unsigned i)
+{
+	memmove(&nb->rep[i], &nb->rep[i + 1], (nb->nrep - i - 1) * sizeof nb->rep[0]);
+	nb->nrep--;
+}
+
 /* One answer to a repair request: a recoded block (or a wanted chunk). */
 static bool serve_repair_one(struct sched *s, int n)
 {
@@ -1047,8 +1107,7 @@ static bool serve_repair_one(struct sched *s, int n)
 		if (usable && !s->cfg.source && !nc_dec_rank(gn->dec))
 			usable = false;
 		if (!usable) {
-			memmove(&nb->rep[0], &nb->rep[1], (nb->nrep - 1) * sizeof nb->rep[0]);
-			nb->nrep--;
+			rep_drop(nb, 0);
 			continue;
 		}
 		if (!has_room(s, n, block_msg_size(gn->k, gn->B)))
@@ -1099,17 +1158,60 @@ static bool serve_repair_one(struct sched *s, int n)
 		}
 		if (r->count)
 			r->count--;
-		if (!r->count) {
-			memmove(&nb->rep[0], &nb->rep[1], (nb->nrep - 1) * sizeof nb->rep[0]);
-			nb->nrep--;
-		}
+		if (!r->count)
+			rep_drop(nb, 0);
 		return rc >= 0;
 	}
 	return false;
 }
 
+/*
+ * Source: the repair request of the oldest generation, the one asking for
+ * the fewest blocks first, moved to the front of its neighbour's queue; a
+ * request it cannot meet before the deadline is dropped. The source's
+ * upload is the scarcest in the swarm: spread over a flash crowd's
+ * requests in turn, it completed none of them. -1: none with room.
+ */
+static int source_next_repair(struct sched *s)
+{
+	int best = -1;
+	unsigned best_i = 0;
+	uint64_t best_key = UINT64_MAX;
+	for (int n = 0; n < SCHED_MAX_NBRS; n++) {
+		struct nbr *nb = &s->nbr[n];
+		for (unsigned i = 0; nb->used && i < nb->nrep;) {
+			const struct rep *r = &nb->rep[i];
+			struct seg *g = seg_find(s, r->seg);
+			const struct gen *gn = g ? &g->gen[r->layer] : NULL;
+			if (!gn || !gn->live || !r->count || nbr_done(nb, r->seg, r->layer) ||
+			    seg_stale(s, r->seg) || !source_in_time(s, g, gn, r->count)) {
+				rep_drop(nb, i);
+				continue;
+			}
+			uint64_t key = (uint64_t)r->seg << 32 | (uint64_t)r->layer << 24 | r->count;
+			if (key < best_key && has_room(s, n, block_msg_size(gn->k, gn->B))) {
+				best_key = key;
+				best = n;
+				best_i = i;
+			}
+			i++;
+		}
+	}
+	if (best >= 0 && best_i) {
+		struct nbr *nb = &s->nbr[best];
+		struct rep r = nb->rep[best_i];
+		memmove(&nb->rep[1], &nb->rep[0], best_i * sizeof nb->rep[0]);
+		nb->rep[0] = r;
+	}
+	return best;
+}
+
 static bool serve_repairs(struct sched *s)
 {
+	if (s->cfg.source) {
+		int n = source_next_repair(s);
+		return n >= 0 && serve_repair_one(s, n);
+	}
 	for (unsigned j = 0; j < SCHED_MAX_NBRS; j++) {
 		int n = (int)((s->rr_rep + j) % SCHED_MAX_NBRS);
 		if (!s->nbr[n].used || !s->nbr[n].nrep)
@@ -1127,10 +1229,18 @@ void sched_pump(struct sched *s, int64_t now_us)
 	/* One block per round, the most urgent kind first. */
 	for (int guard = 0; guard < 100000; guard++) {
 		bool sent;
-		/* Repairs are near a deadline: they go first. */
+		/* Repairs are near a deadline: they go first, but for the
+		 * source, after the newest segment's base layer to relays
+		 * (else, in a flash crowd, the repairs of the older segments
+		 * took its upload and the next segment missed everyone). Then
+		 * the base layer, to relays or laggards, before upper layers. */
 		if (s->cfg.source)
-			sent = serve_repairs(s) || source_serve_direct(s, now_us, true) ||
-			       source_serve_pull(s, now_us) || source_serve_direct(s, now_us, false);
+			sent = source_serve_pull(s, 0, true, now_us) || serve_repairs(s) ||
+			       source_serve_direct(s, now_us, DIRECT_LAGGARDS_ALL) ||
+			       source_serve_pull(s, 0, false, now_us) ||
+			       source_serve_direct(s, now_us, DIRECT_LAGGARDS) ||
+			       source_serve_pull(s, WIRE_LAYERS_MAX - 1, false, now_us) ||
+			       source_serve_direct(s, now_us, DIRECT_ANY);
 		else
 			sent = serve_repairs(s) || peer_serve_forward(s);
 		if (!sent)
@@ -1614,46 +1724,59 @@ static void maybe_repair(struct sched *s, struct seg *g, int l, int64_t now_us)
 	if (now_us - gn->repair_us < interval)
 		return;
 	int64_t deadline = g->have_desc ? seg_deadline(s, g->num) : INT64_MAX;
+	if (s->wall_us > deadline)
+		return; /* nobody plays it now */
 	bool near = s->wall_us >= deadline - s->cfg.repair_us;
 	bool stalled = now_us - gn->last_innov_us > 1000000;
-	if (!near && !stalled)
+	/* A peer yet to start asks at once for the base layer, of neighbours
+	 * done with it only: a flash crowd's newcomers missed the forward
+	 * blocks of the segment under way, and near its deadline the
+	 * neighbours could no longer repair them all in time. */
+	bool early = !near && !stalled && !s->started && l == 0;
+	if (!near && !stalled && !early)
 		return;
 	unsigned rank = nc_dec_rank(gn->dec);
 	unsigned need = gn->k - rank;
-	/* Candidates: neighbours done with it (or holding more than we do),
-	 * those with the most upload to spare first (a relay's is taken by
-	 * what it forwards), with a random tie-break so that repairs spread;
-	 * the source when nobody else can. */
+	/* Candidates: neighbours done with it, else those holding more than
+	 * we do; two of them, each drawn with odds in proportion to its
+	 * upload, so that the swarm's repairs follow its upload (taking the
+	 * ones with the most upload to spare sent most of a flash crowd's
+	 * repairs to the slowest peers, as they relay nothing, and those
+	 * then missed their own segments); the source when nobody else can. */
 	int cand[SCHED_MAX_NBRS];
-	uint64_t score[SCHED_MAX_NBRS];
-	int nc = 0;
-	unsigned nd = peer_nbrs(s);
+	int nc = 0, ndone = 0;
 	for (int n = 0; n < SCHED_MAX_NBRS; n++) {
 		const struct nbr *nb = &s->nbr[n];
 		if (!nb->used || nb->is_source)
 			continue;
-		bool done = nbr_done(nb, g->num, l);
-		if (!done && nbr_rank(nb, g->num, l) <= rank)
-			continue;
-		uint64_t spare = relays_blocks(gn->B, nd, nb->up_kbps) ? nb->up_kbps / 8
-								       : nb->up_kbps;
-		if (spare > (1u << 30))
-			spare = 1u << 30;
-		cand[nc] = n;
-		score[nc] = ((uint64_t)done << 62) | (spare << 20) | lc_rng_below(&s->rng, 1u << 20);
-		nc++;
-	}
-	for (int i = 1; i < nc; i++) /* insertion sort, highest score first */
-		for (int j = i; j > 0 && score[j] > score[j - 1]; j--) {
-			uint64_t ts = score[j];
-			score[j] = score[j - 1];
-			score[j - 1] = ts;
-			int tc = cand[j];
-			cand[j] = cand[j - 1];
-			cand[j - 1] = tc;
+		if (nbr_done(nb, g->num, l)) {
+			if (nc > ndone)
+				cand[nc] = cand[ndone]; /* done ones first */
+			cand[ndone++] = n;
+			nc++;
+		} else if (nbr_rank(nb, g->num, l) > rank) {
+			cand[nc++] = n;
 		}
-	if (nc > 2)
-		nc = 2;
+	}
+	if (early)
+		nc = ndone;
+	int pick = 0;
+	for (; pick < 2 && pick < nc; pick++) {
+		int lo = pick, hi = pick < ndone ? ndone : nc;
+		uint64_t total = 0;
+		for (int i = lo; i < hi; i++)
+			total += s->nbr[cand[i]].up_kbps + 1ull;
+		uint64_t r = lc_rng_next(&s->rng) % total;
+		int i = lo;
+		while (r >= s->nbr[cand[i]].up_kbps + 1ull)
+			r -= s->nbr[cand[i++]].up_kbps + 1ull;
+		int t = cand[pick];
+		cand[pick] = cand[i];
+		cand[i] = t;
+	}
+	nc = pick;
+	if (early && !nc)
+		return;
 	if (!nc && s->source_nbr >= 0)
 		cand[nc++] = s->source_nbr;
 	if (!nc)
@@ -1774,11 +1897,17 @@ static void adapt(struct sched *s, const struct seg *g, int played, int64_t now_
 	}
 }
 
-static void play_due(struct sched *s, int64_t now_us, int64_t wall_us)
+/* Play what is due at wall_us; last_us: the wall clock at the previous
+ * tick. */
+static void play_due(struct sched *s, int64_t now_us, int64_t wall_us, int64_t last_us)
 {
 	if (!s->started) {
-		/* Start with the oldest segment whose base layer is complete
-		 * before its deadline. */
+		/* Start with the oldest segment whose base layer was complete
+		 * by its deadline, once that deadline comes (since the last
+		 * tick): until then an older one may still complete before its
+		 * own (a newcomer's laggard blocks and repairs often finish the
+		 * segment that was under way when it joined after the next
+		 * one). */
 		struct seg *first = NULL;
 		for (unsigned i = 0; i < SCHED_WINDOW; i++) {
 			struct seg *g = &s->seg[i];
@@ -1786,10 +1915,11 @@ static void play_due(struct sched *s, int64_t now_us, int64_t wall_us)
 			    (first && g->num > first->num))
 				continue;
 			s->dur_us = g->desc.duration_us ? g->desc.duration_us : 1000000;
-			if (wall_us <= seg_deadline(s, g->num))
+			int64_t deadline = seg_deadline(s, g->num);
+			if (g->gen[0].done_wall_us <= deadline && deadline >= last_us)
 				first = g; /* else too late for it */
 		}
-		if (!first)
+		if (!first || wall_us < seg_deadline(s, first->num))
 			return;
 		s->dur_us = first->desc.duration_us ? first->desc.duration_us : 1000000;
 		s->s0 = first->num;
@@ -1837,7 +1967,8 @@ static void play_due(struct sched *s, int64_t now_us, int64_t wall_us)
 
 void sched_tick(struct sched *s, int64_t now_us, int64_t wall_us)
 {
-	s->wall_us = wall_us;
+	int64_t last_us = s->tick_wall_us;
+	s->wall_us = s->tick_wall_us = wall_us;
 	if (!s->cfg.source) {
 		for (unsigned i = 0; i < SCHED_WINDOW; i++) {
 			struct seg *g = &s->seg[i];
@@ -1854,7 +1985,7 @@ void sched_tick(struct sched *s, int64_t now_us, int64_t wall_us)
 		}
 		maybe_pull(s, now_us);
 		if (!s->paused)
-			play_due(s, now_us, wall_us);
+			play_due(s, now_us, wall_us, last_us);
 		if (s->have_dirty && now_us - s->have_us >= HAVE_PERIOD_US)
 			send_have(s, now_us, -1, false);
 	}

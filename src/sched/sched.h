@@ -40,11 +40,22 @@
  *  - Layers: blocks of layer l go only to peers subscribed to l; the source
  *    serves the lowest layer first, then the oldest segment, so when upload
  *    is short the upper layers starve first.
+ *  - The source's order: the newest segment's base layer to relays; then
+ *    repairs, the shortest request of the oldest segment first, dropping
+ *    those it cannot meet by the deadline; then the laggards' base layer
+ *    (peers that linked after its forward blocks went), directly if its
+ *    upload completes them all in time, else as a block listing the
+ *    laggards a relay reaches in time, with its pull; then the pulls of
+ *    upper layers, and direct blocks. In a flash crowd, repairs and
+ *    laggards served in turn had taken its whole upload and completed
+ *    nobody, and the next segment missed every peer.
  *  - Repair: a peer short of rank near a segment's deadline (or stalled)
- *    sends PULL REPAIR to neighbours that said DONE or hold more (HAVE); they
- *    answer with recoded blocks (random combinations of what they hold,
- *    before decoding). In --no-coding mode blocks are plain chunks and a
- *    repair names the missing chunks (WANT).
+ *    sends PULL REPAIR to two neighbours that said DONE (else hold more,
+ *    HAVE), drawn with odds in proportion to their upload; they answer
+ *    with recoded blocks (random combinations of what they hold, before
+ *    decoding). A peer yet to start asks at once, of neighbours done with
+ *    the base layer. Nobody asks past the deadline. In --no-coding mode
+ *    blocks are plain chunks and a repair names the missing chunks (WANT).
  *  - DONE stops the senders of a decoded generation. HAVE tells the ranks
  *    held: once to a new neighbour, then each second while it is new (3 s),
  *    as it starts up; established neighbours repair from those that said
@@ -60,9 +71,11 @@
  * Playback. Segment s plays at its deadline, capture(s) + duration + buffer
  * on the wall clock (the same instant for every viewer; hosts' clocks are
  * assumed synchronised), at the highest layer prefix complete and
- * hash-checked by then. Playback starts with the first segment whose base
- * layer completes before its deadline; a base layer missing at its deadline
- * is a stall (the segment is skipped: live video does not wait).
+ * hash-checked by then. Playback starts with the oldest segment whose base
+ * layer completed before its deadline, chosen when that deadline comes (an
+ * older segment may complete after a newer one); a base layer missing at
+ * its deadline is a stall (the segment is skipped: live video does not
+ * wait).
  */
 #ifndef LC_SCHED_H
 #define LC_SCHED_H

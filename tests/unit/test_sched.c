@@ -6,6 +6,7 @@
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "simnet.h"
 
@@ -180,13 +181,19 @@ START_TEST(test_block_floor)
 END_TEST
 
 /* What a scheduler sent, by link: the BLOCK headers (with their relay
- * lists) in order. */
+ * lists) in order; and what it played. */
 struct capture {
 	unsigned budget; /* messages the links take from now on */
 	unsigned n;
 	uint32_t link[512];
 	struct wire_block b[512];
-	unsigned have[128];  /* HAVE messages per link */
+	unsigned have[128];   /* HAVE messages per link */
+	unsigned repair[128]; /* repair requests (PULL with REPAIR) per link */
+	unsigned nplay;
+	uint32_t play_seg[64];
+	int play_level[64];
+	int64_t play_us[64];
+	int64_t now_us;       /* the time of the last tick, for play_us */
 };
 
 static int cap_send(void *ctx, uint32_t link, const struct wire_msg *m)
@@ -196,6 +203,8 @@ static int cap_send(void *ctx, uint32_t link, const struct wire_msg *m)
 		c->budget--;
 	if (m->type == WIRE_HAVE && link < 128)
 		c->have[link]++;
+	if (m->type == WIRE_PULL && (m->u.pull.flags & WIRE_PULL_REPAIR) && link < 128)
+		c->repair[link]++;
 	if (m->type == WIRE_BLOCK && c->n < 512) {
 		c->link[c->n] = link;
 		c->b[c->n++] = m->u.block;
@@ -207,6 +216,16 @@ static size_t cap_room(void *ctx, uint32_t link)
 {
 	(void)link;
 	return ((struct capture *)ctx)->budget ? 1 << 20 : 0;
+}
+
+static void cap_play(void *ctx, const struct sched_play *p)
+{
+	struct capture *c = ctx;
+	if (c->nplay < 64) {
+		c->play_seg[c->nplay] = p->segment;
+		c->play_level[c->nplay] = p->level;
+		c->play_us[c->nplay++] = c->now_us;
+	}
 }
 
 static void subscribe(struct sched *s, uint32_t link, uint8_t level, int64_t t)
@@ -291,7 +310,7 @@ static struct sched *peer_with_source(struct capture *cap, uint32_t up_kbps)
 	struct sched_config cfg;
 	sched_config_default(&cfg);
 	cfg.up_kbps = up_kbps;
-	struct sched_ops ops = { .ctx = cap, .send = cap_send, .room = cap_room };
+	struct sched_ops ops = { .ctx = cap, .send = cap_send, .room = cap_room, .play = cap_play };
 	struct sched *p;
 	ck_assert_int_eq(sched_new(&p, &cfg, &ops, 0), 0);
 	ck_assert_int_eq(sched_nbr_up(p, 100, true, 500, 1, 0), 0);
@@ -428,6 +447,306 @@ START_TEST(test_relay_lists_deadline)
 	ck_assert_uint_lt(fit, 29);
 	ck_assert_uint_ge(listed_blocks(cap, 2, fit), 1);
 	sched_free(src);
+	free(cap);
+}
+END_TEST
+
+/* Segment `num` of one 2048-byte layer (4 blocks of 512 bytes, all zero),
+ * captured at capture_us: its descriptor, from `link` to p at t. */
+static void give_desc(struct sched *p, uint32_t link, uint32_t num, int64_t capture_us, int64_t t)
+{
+	static const uint8_t data[2048];
+	struct wire_msg m = { .type = WIRE_SEGMENT };
+	m.u.segment = (struct wire_segment){ .segment = num, .capture_us = capture_us,
+					     .duration_us = 1000000, .nlayers = 1 };
+	m.u.segment.layer[0] = (struct wire_layer_desc){ .size = sizeof data, .k = 4,
+							 .block_size = 512,
+							 .hash = wire_hash64(data, sizeof data) };
+	ck_assert_int_eq(sched_on_message(p, link, &m, t, t), 0);
+}
+
+/* Its four blocks, systematic, from `link` to p at t. */
+static void give_blocks(struct sched *p, uint32_t link, uint32_t num, int64_t t)
+{
+	static const uint8_t data[512];
+	uint8_t coef[WIRE_K_MAX];
+	for (int i = 0; i < 4; i++) {
+		memset(coef, 0, 4);
+		coef[i] = 1;
+		struct wire_msg m = { .type = WIRE_BLOCK };
+		m.u.block = (struct wire_block){ .segment = num, .layer = 0,
+			.flags = WIRE_BLOCK_SYSTEMATIC, .k = 4, .block_size = 512, .gen_len = 2048,
+			.coef = coef, .payload = data };
+		ck_assert_int_eq(sched_on_message(p, link, &m, t, t), 0);
+	}
+}
+
+static void tick_until(struct sched *p, struct capture *cap, int64_t *t, int64_t end)
+{
+	for (; *t <= end; *t += 10000) {
+		cap->now_us = *t;
+		sched_tick(p, *t, *t);
+	}
+}
+
+/* A newcomer commits to its first segment only at that segment's deadline:
+ * the segment under way when it joined may complete after the next one
+ * does (it missed the forward blocks and waits for repairs), and then it
+ * starts there, a second sooner. */
+START_TEST(test_start_first_deadline)
+{
+	struct capture *cap = calloc(1, sizeof *cap);
+	cap->budget = 1000000;
+	struct sched *p = peer_with_source(cap, 350);
+	/* Segments 1 and 2, captured at 0 and 1 s: deadlines at 2.8 and 3.8 s.
+	 * Segment 2 is complete at 2.1 s, segment 1 at 2.5 s. */
+	int64_t t = 1100000;
+	give_desc(p, 100, 1, 0, t);
+	give_desc(p, 100, 2, 1000000, t);
+	give_blocks(p, 100, 2, 2100000);
+	t = 2100000;
+	tick_until(p, cap, &t, 2500000);
+	ck_assert_uint_eq(cap->nplay, 0);
+	give_blocks(p, 100, 1, t);
+	tick_until(p, cap, &t, 4000000);
+	ck_assert_uint_eq(cap->nplay, 2);
+	ck_assert_uint_eq(cap->play_seg[0], 1);
+	ck_assert_int_eq(cap->play_level[0], 0);
+	ck_assert_int_ge(cap->play_us[0], 2800000);
+	ck_assert_int_le(cap->play_us[0], 2810000);
+	ck_assert_uint_eq(cap->play_seg[1], 2);
+	ck_assert_int_eq(cap->play_level[1], 0);
+	struct sched_stats st;
+	sched_get_stats(p, &st);
+	ck_assert_uint_eq(st.stalls, 0);
+	ck_assert_int_le(st.startup_us, 2810000);
+	/* Paused (left the swarm) while segments 3 and 4 came and passed; on
+	 * resuming it starts again at the next deadline to come (segment 5's
+	 * at 6.8 s), not with a burst of the segments it missed. */
+	sched_set_active(p, false);
+	give_desc(p, 100, 3, 2000000, t);
+	give_blocks(p, 100, 3, t);
+	give_desc(p, 100, 4, 3000000, t);
+	give_blocks(p, 100, 4, t);
+	tick_until(p, cap, &t, 6000000);
+	give_desc(p, 100, 5, 4000000, t);
+	give_blocks(p, 100, 5, t);
+	sched_set_active(p, true);
+	tick_until(p, cap, &t, 7000000);
+	ck_assert_uint_eq(cap->nplay, 3);
+	ck_assert_uint_eq(cap->play_seg[2], 5);
+	ck_assert_int_ge(cap->play_us[2], 6800000);
+	sched_get_stats(p, &st);
+	ck_assert_uint_eq(st.stalls, 0);
+	sched_free(p);
+	free(cap);
+}
+END_TEST
+
+/* The source answers repair requests the shortest first, and drops one it
+ * cannot meet before the deadline: spread over a flash crowd's requests in
+ * turn, its upload completed none of them. */
+START_TEST(test_source_repairs_shortest_first)
+{
+	struct capture *cap = calloc(1, sizeof *cap);
+	struct sched_config cfg;
+	sched_config_default(&cfg);
+	cfg.source = true;
+	cfg.up_kbps = 500;
+	struct sched_ops ops = { .ctx = cap, .send = cap_send, .room = cap_room };
+	struct sched *src;
+	ck_assert_int_eq(sched_new(&src, &cfg, &ops, 0), 0);
+	for (uint32_t i = 1; i <= 3; i++)
+		ck_assert_int_eq(sched_nbr_up(src, i, false, 350, 100 + i, 0), 0);
+	/* Segment 1, captured at 0 (deadline 2.8 s); no subscriber, so only
+	 * repairs go out. */
+	static const uint8_t l0[10000];
+	const uint8_t *payload[1] = { l0 };
+	struct wire_segment d = { .segment = 1, .nlayers = 1, .duration_us = 1000000 };
+	d.layer[0].size = sizeof l0;
+	int64_t t = 1000000;
+	ck_assert_int_eq(sched_add_segment(src, &d, payload, t), 0);
+	sched_tick(src, t, t);
+	ck_assert_uint_ge(d.layer[0].k, 8);
+	struct wire_msg m = { .type = WIRE_PULL };
+	m.u.pull = (struct wire_pull){ .segment = 1, .layer = 0, .flags = WIRE_PULL_REPAIR,
+				       .count = 8 };
+	ck_assert_int_eq(sched_on_message(src, 1, &m, t, t), 0);
+	m.u.pull.count = 2;
+	ck_assert_int_eq(sched_on_message(src, 2, &m, t, t), 0);
+	cap->budget = 2;
+	sched_pump(src, t);
+	ck_assert_uint_eq(cap->n, 2);
+	ck_assert_uint_eq(cap->link[0], 2);
+	ck_assert_uint_eq(cap->link[1], 2);
+	cap->budget = 100;
+	sched_pump(src, t);
+	ck_assert_uint_eq(cap->n, 10);
+	for (unsigned i = 2; i < 10; i++)
+		ck_assert_uint_eq(cap->link[i], 1);
+	/* 0.1 s before the deadline: 100 blocks are more than 500 kbit/s
+	 * sends by then. */
+	t = 2700000;
+	sched_tick(src, t, t);
+	cap->budget = 0;
+	m.u.pull.count = 100;
+	ck_assert_int_eq(sched_on_message(src, 3, &m, t, t), 0);
+	cap->budget = 100;
+	sched_pump(src, t);
+	ck_assert_uint_eq(cap->n, 10);
+	sched_free(src);
+	free(cap);
+}
+END_TEST
+
+/* A new segment's base layer goes to relays before the source answers the
+ * repairs of an older one: in a flash crowd those repairs took its whole
+ * upload, and the next segment reached nobody in time. */
+START_TEST(test_newest_base_first)
+{
+	struct capture *cap = calloc(1, sizeof *cap);
+	struct wire_segment d;
+	int64_t t = 1000000;
+	struct sched *src = list_source(cap, 350, 0, t, 2, &d);
+	t = 2000000;
+	static const uint8_t l0[10000], l1[3000], l2[20000];
+	const uint8_t *payload[3] = { l0, l1, l2 };
+	struct wire_segment d2 = d;
+	d2.segment = 2;
+	d2.capture_us = 1000000;
+	cap->budget = 0;
+	ck_assert_int_eq(sched_add_segment(src, &d2, payload, t), 0);
+	sched_tick(src, t, t);
+	struct wire_msg m = { .type = WIRE_PULL };
+	m.u.pull = (struct wire_pull){ .segment = 1, .layer = 0, .flags = WIRE_PULL_REPAIR,
+				       .count = 3 };
+	ck_assert_int_eq(sched_on_message(src, 4, &m, t, t), 0);
+	pull_from(src, cap, 3, t);
+	ck_assert_uint_ge(cap->n, 1);
+	ck_assert_uint_ne(cap->link[0], 4); /* to a relay (2 has a pull left) */
+	ck_assert_uint_eq(cap->b[0].segment, 2);
+	ck_assert_uint_eq(cap->b[0].layer, 0);
+	ck_assert_uint_eq(cap->b[0].flags & (WIRE_BLOCK_FORWARD | WIRE_BLOCK_DESTS),
+			  WIRE_BLOCK_FORWARD);
+	bool repaired = false;
+	for (unsigned i = 0; i < cap->n; i++)
+		repaired |= cap->link[i] == 4;
+	ck_assert(repaired); /* then the repair, before any other layer */
+	sched_free(src);
+	free(cap);
+}
+END_TEST
+
+/* The laggards (peers that linked after a segment's base-layer blocks went
+ * to all) get them from a relay, on a list, when the source's own upload
+ * cannot complete them all before the deadline: a flash crowd's newcomers,
+ * one by one from the source, missed it. */
+START_TEST(test_laggard_lists)
+{
+	struct capture *cap = calloc(1, sizeof *cap);
+	struct wire_segment d;
+	/* Captured at 0: the deadline is at 2.8 s. Relays pull until the
+	 * base layer no longer goes to all (every block went, or the direct
+	 * blocks that came with the pulls covered a peer). */
+	int64_t t = 1000000;
+	struct sched *src = list_source(cap, 350, 0, t, 2, &d);
+	unsigned to_all = 0;
+	for (uint32_t r = 3; r <= 16; r++) {
+		for (unsigned i = 0; i < cap->n; i++)
+			to_all += cap->b[i].layer == 0 && (cap->b[i].flags & WIRE_BLOCK_FORWARD) &&
+				  !(cap->b[i].flags & WIRE_BLOCK_DESTS);
+		pull_from(src, cap, r, t);
+	}
+	ck_assert_uint_ge(to_all, d.layer[0].k / 2);
+	/* Four newcomers (links 31..34, ids 131..134) at 2 s. */
+	t = 2000000;
+	cap->budget = 0;
+	for (uint32_t i = 31; i <= 34; i++) {
+		ck_assert_int_eq(sched_nbr_up(src, i, false, 350, 100 + i, t), 0);
+		subscribe(src, i, 2, t);
+	}
+	/* 0.45 s before the deadline, past the newcomers' grace: 4 x 10 blocks
+	 * take the source more than 0.45 s. The relays' pulls (those still
+	 * queued first) get base-layer blocks listing the newcomers. */
+	t = 2350000;
+	sched_tick(src, t, t);
+	pull_from(src, cap, 25, t);
+	unsigned listed = 0;
+	for (unsigned i = 0; i < cap->n; i++) {
+		const struct wire_block *b = &cap->b[i];
+		if (b->layer != 0 || !(b->flags & WIRE_BLOCK_DESTS))
+			continue;
+		ck_assert(b->flags & WIRE_BLOCK_FORWARD);
+		ck_assert_uint_eq(b->ndest, 4);
+		for (unsigned j = 0; j < b->ndest; j++) {
+			ck_assert_uint_ge(b->dest[j], 131);
+			ck_assert_uint_le(b->dest[j], 134);
+		}
+		listed++;
+	}
+	ck_assert_uint_ge(listed, 1);
+	sched_free(src);
+	free(cap);
+}
+END_TEST
+
+/* Repairs are asked of neighbours with odds in proportion to their upload:
+ * taking those with the most upload to spare sent them to the slowest
+ * peers (as they relay nothing), and at n = 30 they missed their own
+ * segments. */
+START_TEST(test_repair_by_upload)
+{
+	struct capture *cap = calloc(1, sizeof *cap);
+	cap->budget = 1000000;
+	struct sched *p = peer_with_source(cap, 350);
+	/* Links 1, 2 at 50 kbit/s, 3..29 at 350; all done with segments 1..8. */
+	for (uint32_t i = 1; i <= 29; i++)
+		ck_assert_int_eq(sched_nbr_up(p, i, false, i <= 2 ? 50 : 350, 10 + i, 0), 0);
+	int64_t t = 0;
+	for (uint32_t g = 1; g <= 8; g++) {
+		give_desc(p, 100, g, (int64_t)(g - 1) * 1000000, t);
+		for (uint32_t i = 1; i <= 29; i++) {
+			struct wire_msg m = { .type = WIRE_DONE };
+			m.u.done = (struct wire_done){ .segment = g, .layer = 0 };
+			ck_assert_int_eq(sched_on_message(p, i, &m, t, t), 0);
+		}
+	}
+	tick_until(p, cap, &t, 2000000);
+	unsigned slow = cap->repair[1] + cap->repair[2], all = slow;
+	for (uint32_t i = 3; i <= 29; i++)
+		all += cap->repair[i];
+	ck_assert_uint_eq(cap->repair[100], 0);
+	ck_assert_uint_ge(all, 50);
+	ck_assert_msg(slow * 10 <= all, "%u of %u repair requests to the 50 kbit/s peers", slow,
+		      all);
+	sched_free(p);
+	free(cap);
+}
+END_TEST
+
+/* A peer yet to start asks at once for the base layer, of neighbours done
+ * with it (not the source); and nobody for a segment past its deadline. */
+START_TEST(test_repair_early_and_never_late)
+{
+	struct capture *cap = calloc(1, sizeof *cap);
+	cap->budget = 1000000;
+	struct sched *p = peer_with_source(cap, 350);
+	ck_assert_int_eq(sched_nbr_up(p, 1, false, 350, 11, 0), 0);
+	int64_t t = 500000;
+	give_desc(p, 100, 1, 0, t); /* deadline 2.8 s */
+	struct wire_msg m = { .type = WIRE_DONE };
+	m.u.done = (struct wire_done){ .segment = 1, .layer = 0 };
+	ck_assert_int_eq(sched_on_message(p, 1, &m, t, t), 0);
+	cap->now_us = t;
+	sched_tick(p, t, t);
+	ck_assert_uint_eq(cap->repair[1], 1);
+	ck_assert_uint_eq(cap->repair[100], 0);
+	tick_until(p, cap, &t, 2800000);
+	unsigned asked = cap->repair[1] + cap->repair[100];
+	ck_assert_uint_ge(asked, 3);
+	tick_until(p, cap, &t, 5000000);
+	ck_assert_uint_eq(cap->repair[1] + cap->repair[100], asked);
+	sched_free(p);
 	free(cap);
 }
 END_TEST
@@ -608,6 +927,12 @@ Suite *suite_sched(void)
 	tcase_add_test(tc, test_relay_lists_deadline);
 	tcase_add_test(tc, test_newcomer_descriptors);
 	tcase_add_test(tc, test_have_newcomers);
+	tcase_add_test(tc, test_start_first_deadline);
+	tcase_add_test(tc, test_source_repairs_shortest_first);
+	tcase_add_test(tc, test_newest_base_first);
+	tcase_add_test(tc, test_laggard_lists);
+	tcase_add_test(tc, test_repair_by_upload);
+	tcase_add_test(tc, test_repair_early_and_never_late);
 	suite_add_tcase(s, tc);
 	return s;
 }
