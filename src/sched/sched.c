@@ -137,7 +137,6 @@ struct sched {
 	unsigned pullq_head, pullq_n;
 	unsigned rr;             /* round robin position for direct blocks */
 	int64_t pull_lead_us;    /* forward work kept ahead, beyond a round trip */
-	unsigned rr_rep;
 	unsigned rr_fwd;         /* first destination tried for a forwarded block */
 
 	/* Subscription and playback. */
@@ -957,9 +956,9 @@ static bool source_serve_pull(struct sched *s, int level, bool newest, int64_t n
 	return false;
 }
 
-/* Source: can `blocks` blocks of gn (of segment g) still go out of our
- * upload before g's deadline? */
-static bool source_in_time(const struct sched *s, const struct seg *g, const struct gen *gn,
+/* Can `blocks` blocks of gn (of segment g) still go out of our upload
+ * before g's deadline? */
+static bool in_time(const struct sched *s, const struct seg *g, const struct gen *gn,
 			   unsigned blocks)
 {
 	if (!s->wall_us || !g->have_desc)
@@ -1005,7 +1004,7 @@ static bool source_serve_direct(struct sched *s, int64_t now_us, int mode)
 				continue;
 			uint32_t num = g->num;
 			if (mode == DIRECT_LAGGARDS_ALL &&
-			    !source_in_time(s, g, gn, laggards_need(s, gn, num, l)))
+			    !in_time(s, g, gn, laggards_need(s, gn, num, l)))
 				return false; /* nor a later generation's before them */
 			/* Else the subscriber with the least coverage, so that
 			 * all of them stay level and forward blocks (which reach
@@ -1019,7 +1018,7 @@ static bool source_serve_direct(struct sched *s, int64_t now_us, int mode)
 				unsigned cov = coverage(s, gn, n, num, l);
 				if (laggards) {
 					if (cov >= gn->f_sent ||
-					    !source_in_time(s, g, gn, gn->k - cov))
+					    !in_time(s, g, gn, gn->k - cov))
 						continue;
 					cov = gn->k - cov; /* what it lacks: the least first */
 				}
@@ -1166,13 +1165,14 @@ static bool serve_repair_one(struct sched *s, int n)
 }
 
 /*
- * Source: the repair request of the oldest generation, the one asking for
- * the fewest blocks first, moved to the front of its neighbour's queue; a
- * request it cannot meet before the deadline is dropped. The source's
- * upload is the scarcest in the swarm: spread over a flash crowd's
- * requests in turn, it completed none of them. -1: none with room.
+ * The repair request to answer next: of the oldest generation, the one
+ * asking for the fewest blocks first, moved to the front of its
+ * neighbour's queue; a request we cannot meet before the deadline is
+ * dropped. Answered in turn, a flash crowd's requests took all of the
+ * source's upload, and of the first peers done, and completed nobody in
+ * time. -1: none with room.
  */
-static int source_next_repair(struct sched *s)
+static int next_repair(struct sched *s)
 {
 	int best = -1;
 	unsigned best_i = 0;
@@ -1184,7 +1184,8 @@ static int source_next_repair(struct sched *s)
 			struct seg *g = seg_find(s, r->seg);
 			const struct gen *gn = g ? &g->gen[r->layer] : NULL;
 			if (!gn || !gn->live || !r->count || nbr_done(nb, r->seg, r->layer) ||
-			    seg_stale(s, r->seg) || !source_in_time(s, g, gn, r->count)) {
+			    seg_stale(s, r->seg) || (!s->cfg.source && !nc_dec_rank(gn->dec)) ||
+			    !in_time(s, g, gn, r->count)) {
 				rep_drop(nb, i);
 				continue;
 			}
@@ -1208,20 +1209,8 @@ static int source_next_repair(struct sched *s)
 
 static bool serve_repairs(struct sched *s)
 {
-	if (s->cfg.source) {
-		int n = source_next_repair(s);
-		return n >= 0 && serve_repair_one(s, n);
-	}
-	for (unsigned j = 0; j < SCHED_MAX_NBRS; j++) {
-		int n = (int)((s->rr_rep + j) % SCHED_MAX_NBRS);
-		if (!s->nbr[n].used || !s->nbr[n].nrep)
-			continue;
-		if (serve_repair_one(s, n)) {
-			s->rr_rep = (unsigned)n + 1;
-			return true;
-		}
-	}
-	return false;
+	int n = next_repair(s);
+	return n >= 0 && serve_repair_one(s, n);
 }
 
 void sched_pump(struct sched *s, int64_t now_us)

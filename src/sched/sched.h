@@ -53,8 +53,10 @@
  *    sends PULL REPAIR to two neighbours that said DONE (else hold more,
  *    HAVE), drawn with odds in proportion to their upload; they answer
  *    with recoded blocks (random combinations of what they hold, before
- *    decoding). A peer yet to start asks at once, of neighbours done with
- *    the base layer. Nobody asks past the deadline. In --no-coding mode
+ *    decoding), the shortest request of the oldest segment first, and
+ *    drop those they cannot meet in time. A peer yet to start asks at
+ *    once, of neighbours done with the base layer. Nobody asks past the
+ *    deadline. In --no-coding mode
  *    blocks are plain chunks and a repair names the missing chunks (WANT).
  *  - DONE stops the senders of a decoded generation. HAVE tells the ranks
  *    held: once to a new neighbour, then each second while it is new (3 s),

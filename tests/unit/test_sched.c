@@ -545,7 +545,7 @@ END_TEST
 
 /* The source answers repair requests the shortest first, and drops one it
  * cannot meet before the deadline: spread over a flash crowd's requests in
- * turn, its upload completed none of them. */
+ * turn, its upload completed none of them. So do the peers. */
 START_TEST(test_source_repairs_shortest_first)
 {
 	struct capture *cap = calloc(1, sizeof *cap);
@@ -595,6 +595,27 @@ START_TEST(test_source_repairs_shortest_first)
 	sched_pump(src, t);
 	ck_assert_uint_eq(cap->n, 10);
 	sched_free(src);
+
+	/* A peer done with a segment answers the same way. */
+	memset(cap, 0, sizeof *cap);
+	cap->budget = 1000;
+	struct sched *p = peer_with_source(cap, 350);
+	for (uint32_t i = 1; i <= 2; i++)
+		ck_assert_int_eq(sched_nbr_up(p, i, false, 350, 10 + i, 0), 0);
+	t = 1100000;
+	give_desc(p, 100, 1, 0, t);
+	give_blocks(p, 100, 1, t);
+	cap->n = 0;
+	cap->budget = 0;
+	m.u.pull.count = 3;
+	ck_assert_int_eq(sched_on_message(p, 1, &m, t, t), 0);
+	m.u.pull.count = 1;
+	ck_assert_int_eq(sched_on_message(p, 2, &m, t, t), 0);
+	cap->budget = 1;
+	sched_pump(p, t);
+	ck_assert_uint_eq(cap->n, 1);
+	ck_assert_uint_eq(cap->link[0], 2);
+	sched_free(p);
 	free(cap);
 }
 END_TEST
