@@ -31,7 +31,9 @@
  * RESULT keys are taken from the main mode (layered + coded):
  * util_supply_limited = the lower of n = 10 and 30; continuity_min = the
  * lowest peer continuity in the demand-limited regime; startup_ms_p95 and
- * lag_ms_p95 = the highest 95th percentile over its runs.
+ * lag_ms_p95 = the highest 95th percentile over its runs. A peer that never
+ * started counts as the slowest to start (start-up inf) and has no lag
+ * (-1: no peer started).
  */
 #include <math.h>
 #include <signal.h>
@@ -228,7 +230,7 @@ static int run(const struct mode *m, const struct regime *g, int n, struct resul
 	r->util = bytes * 8 / 1000 / (supply * win);
 
 	double startup[MAXN], lag50[MAXN], lag95[MAXN], cpu = 0;
-	int ok = 0;
+	int ok = 0, played = 0;
 	printf("  peers (cap/upload used/played kbit/s, layer, continuity, non-innovative, "
 	       "overhead, start-up ms):\n   ");
 	r->cont_min = 1;
@@ -255,9 +257,13 @@ static int run(const struct mode *m, const struct regime *g, int n, struct resul
 		       jnum(j, "non_innovative_ratio"), jnum(j, "overhead"), jnum(j, "startup_ms"));
 		if (i % 4 == 3)
 			printf("\n   ");
-		startup[ok] = jnum(j, "startup_ms");
-		lag50[ok] = jnum(j, "lag_ms_p50");
-		lag95[ok] = jnum(j, "lag_ms_p95");
+		/* One that never started counts as the slowest to start, and has
+		 * no lag to count. */
+		startup[ok] = jnum(j, "startup_ms") < 0 ? INFINITY : jnum(j, "startup_ms");
+		if (jnum(j, "startup_ms") >= 0) {
+			lag50[played] = jnum(j, "lag_ms_p50");
+			lag95[played++] = jnum(j, "lag_ms_p95");
+		}
 		ok++;
 		free(j);
 	}
@@ -277,8 +283,8 @@ static int run(const struct mode *m, const struct regime *g, int n, struct resul
 	memcpy(s2, startup, sizeof s2);
 	r->startup_p50 = pct(startup, ok, 0.50);
 	r->startup_p95 = pct(s2, ok, 0.95);
-	r->lag_p50 = pct(lag50, ok, 0.50);
-	r->lag_p95 = pct(lag95, ok, 0.95);
+	r->lag_p50 = pct(lag50, played, 0.50);
+	r->lag_p95 = pct(lag95, played, 0.95);
 	return 0;
 }
 
