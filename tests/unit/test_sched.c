@@ -317,6 +317,15 @@ static struct sched *peer_with_source(struct capture *cap, uint32_t up_kbps)
 	return p;
 }
 
+/* A 350 kbit/s peer with the source on link 100, its links open (a new
+ * capture in *cap). */
+static struct sched *open_peer(struct capture **cap)
+{
+	*cap = calloc(1, sizeof **cap);
+	(*cap)->budget = 1000000;
+	return peer_with_source(*cap, 350);
+}
+
 /* AQCS with relay lists. A relay that cannot send a block to all its
  * neighbours in time (1.2 s) gets upper-layer blocks with a list of as
  * many peers as it reaches in 0.6 s, the least covered first; the base layer
@@ -396,9 +405,8 @@ END_TEST
  * their upload at n = 30). */
 START_TEST(test_have_newcomers)
 {
-	struct capture *cap = calloc(1, sizeof *cap);
-	cap->budget = 1000000;
-	struct sched *p = peer_with_source(cap, 350);
+	struct capture *cap;
+	struct sched *p = open_peer(&cap);
 	ck_assert_int_eq(sched_nbr_up(p, 1, false, 350, 11, 0), 0);
 	subscribe(p, 1, 2, 0);
 	/* Rank 1 of 4 in segment 1's base layer. */
@@ -495,9 +503,8 @@ static void tick_until(struct sched *p, struct capture *cap, int64_t *t, int64_t
  * starts there, a second sooner. */
 START_TEST(test_start_first_deadline)
 {
-	struct capture *cap = calloc(1, sizeof *cap);
-	cap->budget = 1000000;
-	struct sched *p = peer_with_source(cap, 350);
+	struct capture *cap;
+	struct sched *p = open_peer(&cap);
 	/* Segments 1 and 2, captured at 0 and 1 s: deadlines at 2.8 and 3.8 s.
 	 * Segment 2 is complete at 2.1 s, segment 1 at 2.5 s. */
 	int64_t t = 1100000;
@@ -717,9 +724,8 @@ END_TEST
  * segments. */
 START_TEST(test_repair_by_upload)
 {
-	struct capture *cap = calloc(1, sizeof *cap);
-	cap->budget = 1000000;
-	struct sched *p = peer_with_source(cap, 350);
+	struct capture *cap;
+	struct sched *p = open_peer(&cap);
 	/* Links 1, 2 at 50 kbit/s, 3..29 at 350; all done with segments 1..8. */
 	for (uint32_t i = 1; i <= 29; i++)
 		ck_assert_int_eq(sched_nbr_up(p, i, false, i <= 2 ? 50 : 350, 10 + i, 0), 0);
@@ -749,9 +755,8 @@ END_TEST
  * with it (not the source); and nobody for a segment past its deadline. */
 START_TEST(test_repair_early_and_never_late)
 {
-	struct capture *cap = calloc(1, sizeof *cap);
-	cap->budget = 1000000;
-	struct sched *p = peer_with_source(cap, 350);
+	struct capture *cap;
+	struct sched *p = open_peer(&cap);
 	ck_assert_int_eq(sched_nbr_up(p, 1, false, 350, 11, 0), 0);
 	int64_t t = 500000;
 	give_desc(p, 100, 1, 0, t); /* deadline 2.8 s */
