@@ -269,6 +269,14 @@ static void fwd_drop_dest(struct sched *s, uint32_t seg, int layer, int nbr);
 static int update_top(struct sched *s, const struct wire_segment *d);
 static bool seg_stale(const struct sched *s, uint32_t num);
 
+/* The deadline of a segment whose descriptor came: the end of its capture
+ * plus the playout buffer, on the wall clock. */
+static int64_t desc_deadline(const struct sched *s, const struct seg *g)
+{
+	int64_t dur = g->desc.duration_us ? g->desc.duration_us : 1000000;
+	return g->desc.capture_us + dur + s->cfg.buffer_us;
+}
+
 /*
  * The slot for segment num, evicting an older one. NULL if num is older than
  * what the window holds (too late to be of use).
@@ -713,6 +721,13 @@ static bool subscriber_needs(const struct sched *s, const struct gen *gn, int n,
 	return coverage(s, gn, n, seg, l) < gn->k;
 }
 
+/* Source: a laggard of gn: a subscriber that needs it and missed some of
+ * its forward blocks (it linked after they went). */
+static bool laggard(const struct sched *s, const struct gen *gn, int n, uint32_t seg, int l)
+{
+	return subscriber_needs(s, gn, n, seg, l) && coverage(s, gn, n, seg, l) < gn->f_sent;
+}
+
 static bool source_serves(const struct sched *s, const struct seg *g, int64_t now_us)
 {
 	return g->used && now_us - g->first_us < SOURCE_HORIZON_US && !seg_stale(s, g->num);
@@ -756,8 +771,7 @@ static unsigned relay_fit(const struct sched *s, int puller, const struct seg *g
 	const struct nbr *nb = &s->nbr[puller];
 	if (!nb->up_kbps || !s->wall_us || !g->have_desc)
 		return SCHED_MAX_NBRS;
-	int64_t deadline = g->desc.capture_us + g->desc.duration_us + s->cfg.buffer_us;
-	int64_t left = deadline - s->wall_us - nb->rtt_us;
+	int64_t left = desc_deadline(s, g) - s->wall_us - nb->rtt_us;
 	if (left <= 0)
 		return 0;
 	uint64_t bytes = (uint64_t)left * nb->up_kbps * 9 / 10 / 8000;
@@ -812,8 +826,7 @@ static unsigned forward_plan(struct sched *s, int puller, const struct seg *g, c
 	for (int n = 0; n < SCHED_MAX_NBRS; n++) {
 		const struct nbr *nb = &s->nbr[n];
 		if (n == puller || !nb->peer_id || now_us - nb->up_us < NEWCOMER_US ||
-		    !subscriber_needs(s, gn, n, num, l) ||
-		    (laggards && coverage(s, gn, n, num, l) >= gn->f_sent))
+		    !(laggards ? laggard(s, gn, n, num, l) : subscriber_needs(s, gn, n, num, l)))
 			continue;
 		/* Coverage first, a random tie-break so that lists spread. */
 		uint32_t k = coverage(s, gn, n, num, l) << 16 | lc_rng_below(&s->rng, 1u << 16);
@@ -959,11 +972,11 @@ static bool source_serve_pull(struct sched *s, int level, bool newest, int64_t n
 /* Can `blocks` blocks of gn (of segment g) still go out of our upload
  * before g's deadline? */
 static bool in_time(const struct sched *s, const struct seg *g, const struct gen *gn,
-			   unsigned blocks)
+		    unsigned blocks)
 {
 	if (!s->wall_us || !g->have_desc)
 		return true;
-	int64_t left = g->desc.capture_us + g->desc.duration_us + s->cfg.buffer_us - s->wall_us;
+	int64_t left = desc_deadline(s, g) - s->wall_us;
 	uint64_t bytes = (uint64_t)blocks * block_msg_size(gn->k, gn->B);
 	return left > 0 && bytes * 1000000 <= (uint64_t)left * up_Bps(s);
 }
@@ -973,12 +986,9 @@ static bool in_time(const struct sched *s, const struct seg *g, const struct gen
 static unsigned laggards_need(const struct sched *s, const struct gen *gn, uint32_t num, int l)
 {
 	unsigned need = 0;
-	for (int n = 0; n < SCHED_MAX_NBRS; n++) {
-		unsigned cov;
-		if (subscriber_needs(s, gn, n, num, l) &&
-		    (cov = coverage(s, gn, n, num, l)) < gn->f_sent)
-			need += gn->k - cov;
-	}
+	for (int n = 0; n < SCHED_MAX_NBRS; n++)
+		if (laggard(s, gn, n, num, l))
+			need += gn->k - coverage(s, gn, n, num, l);
 	return need;
 }
 
@@ -1013,12 +1023,12 @@ static bool source_serve_direct(struct sched *s, int64_t now_us, int mode)
 			unsigned best_cov = UINT32_MAX;
 			for (unsigned j = 0; j < SCHED_MAX_NBRS; j++) {
 				int n = (int)((s->rr + j) % SCHED_MAX_NBRS);
-				if (!subscriber_needs(s, gn, n, num, l))
+				if (!(laggards ? laggard(s, gn, n, num, l)
+					       : subscriber_needs(s, gn, n, num, l)))
 					continue;
 				unsigned cov = coverage(s, gn, n, num, l);
 				if (laggards) {
-					if (cov >= gn->f_sent ||
-					    !in_time(s, g, gn, gn->k - cov))
+					if (!in_time(s, g, gn, gn->k - cov))
 						continue;
 					cov = gn->k - cov; /* what it lacks: the least first */
 				}
@@ -1093,19 +1103,30 @@ static void rep_drop(struct nbr *nb, unsigned i)
 	nb->nrep--;
 }
 
+/* The generation a repair request of neighbour nb asks for, if we can
+ * still answer it (live, not stale, neighbour not done, something held);
+ * NULL otherwise (*gs: its segment). */
+static struct gen *rep_gen(const struct sched *s, const struct nbr *nb, const struct rep *r,
+			   struct seg **gs)
+{
+	struct seg *g = seg_find(s, r->seg);
+	struct gen *gn = g ? &g->gen[r->layer] : NULL;
+	if (!gn || !gn->live || !r->count || nbr_done(nb, r->seg, r->layer) ||
+	    seg_stale(s, r->seg) || (!s->cfg.source && !nc_dec_rank(gn->dec)))
+		return NULL;
+	*gs = g;
+	return gn;
+}
+
 /* One answer to a repair request: a recoded block (or a wanted chunk). */
 static bool serve_repair_one(struct sched *s, int n)
 {
 	struct nbr *nb = &s->nbr[n];
 	while (nb->nrep) {
 		struct rep *r = &nb->rep[0];
-		struct seg *g = seg_find(s, r->seg);
-		struct gen *gn = g ? &g->gen[r->layer] : NULL;
-		bool usable = gn && gn->live && r->count && !nbr_done(nb, r->seg, r->layer) &&
-			      !seg_stale(s, r->seg);
-		if (usable && !s->cfg.source && !nc_dec_rank(gn->dec))
-			usable = false;
-		if (!usable) {
+		struct seg *g;
+		struct gen *gn = rep_gen(s, nb, r, &g);
+		if (!gn) {
 			rep_drop(nb, 0);
 			continue;
 		}
@@ -1181,11 +1202,9 @@ static int next_repair(struct sched *s)
 		struct nbr *nb = &s->nbr[n];
 		for (unsigned i = 0; nb->used && i < nb->nrep;) {
 			const struct rep *r = &nb->rep[i];
-			struct seg *g = seg_find(s, r->seg);
-			const struct gen *gn = g ? &g->gen[r->layer] : NULL;
-			if (!gn || !gn->live || !r->count || nbr_done(nb, r->seg, r->layer) ||
-			    seg_stale(s, r->seg) || (!s->cfg.source && !nc_dec_rank(gn->dec)) ||
-			    !in_time(s, g, gn, r->count)) {
+			struct seg *g;
+			const struct gen *gn = rep_gen(s, nb, r, &g);
+			if (!gn || !in_time(s, g, gn, r->count)) {
 				rep_drop(nb, i);
 				continue;
 			}
@@ -1695,10 +1714,7 @@ static bool seg_stale(const struct sched *s, uint32_t num)
 	if (s->started && num < s->play_next)
 		return true;
 	const struct seg *g = seg_find(s, num);
-	if (!g || !g->have_desc || !s->wall_us)
-		return false;
-	int64_t dur = g->desc.duration_us ? g->desc.duration_us : 1000000;
-	return s->wall_us > g->desc.capture_us + dur + s->cfg.buffer_us;
+	return g && g->have_desc && s->wall_us && s->wall_us > desc_deadline(s, g);
 }
 
 /* Ask neighbours that hold more for recoded blocks of a generation short of

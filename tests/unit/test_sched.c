@@ -250,10 +250,11 @@ static void pull_from(struct sched *src, struct capture *cap, uint32_t link, int
  * 101..130; link 1 at slow_up kbit/s, the others at 350) and segment 1 of
  * three layers (10000, 3000, 20000 bytes) captured at capture_us, added at
  * t with the wall clock at t; then a pull of 4 from `puller`, with room for
- * 4 messages. */
-static struct sched *list_source(struct capture *cap, uint32_t slow_up, int64_t capture_us,
+ * 4 messages; its messages go to a new capture, *capp. */
+static struct sched *list_source(struct capture **capp, uint32_t slow_up, int64_t capture_us,
 				 int64_t t, uint32_t puller, struct wire_segment *d)
 {
+	struct capture *cap = *capp = calloc(1, sizeof *cap);
 	struct sched_config cfg;
 	sched_config_default(&cfg);
 	cfg.source = true;
@@ -333,13 +334,13 @@ static struct sched *open_peer(struct capture **cap)
  * listed neighbours alone, and its copies carry no list. */
 START_TEST(test_relay_lists)
 {
-	struct capture *cap = calloc(1, sizeof *cap);
+	struct capture *cap;
 	/* Link 1: a 50 kbit/s peer (id 101); links 2..30: 350 kbit/s (102..130).
 	 * Past the newcomers' grace (the relays have linked to them), 1.8 s to
 	 * the deadline. */
 	int64_t t = 1000000;
 	struct wire_segment d;
-	struct sched *src = list_source(cap, 50, 0, t, 1, &d);
+	struct sched *src = list_source(&cap, 50, 0, t, 1, &d);
 	/* The slow relay reaches 50 kbit/s * 0.6 s / (a block of 2 + 16 + 2 + B
 	 * bytes) of its 29 neighbours. */
 	unsigned reach = (unsigned)(50 * 600000ull / 8000 / (20 + d.layer[1].block_size));
@@ -443,12 +444,12 @@ END_TEST
  * then (the base layer only goes to all, in time). */
 START_TEST(test_relay_lists_deadline)
 {
-	struct capture *cap = calloc(1, sizeof *cap);
+	struct capture *cap;
 	/* All at 350 kbit/s; captured so that its deadline (+ 1 s + 1.8 s) is
 	 * 0.4 s away. A pull from link 2. */
 	int64_t t = 3000000;
 	struct wire_segment d;
-	struct sched *src = list_source(cap, 350, t - 2400000, t, 2, &d);
+	struct sched *src = list_source(&cap, 350, t - 2400000, t, 2, &d);
 	/* In 0.4 s less the RTT (50 ms), at 90 % of 350 kbit/s: fewer blocks
 	 * than its 29 neighbours. */
 	unsigned fit = (unsigned)(350ull * 9 / 10 * 350000 / 8000 / (20 + d.layer[1].block_size));
@@ -632,10 +633,10 @@ END_TEST
  * upload, and the next segment reached nobody in time. */
 START_TEST(test_newest_base_first)
 {
-	struct capture *cap = calloc(1, sizeof *cap);
+	struct capture *cap;
 	struct wire_segment d;
 	int64_t t = 1000000;
-	struct sched *src = list_source(cap, 350, 0, t, 2, &d);
+	struct sched *src = list_source(&cap, 350, 0, t, 2, &d);
 	t = 2000000;
 	static const uint8_t l0[10000], l1[3000], l2[20000];
 	const uint8_t *payload[3] = { l0, l1, l2 };
@@ -671,13 +672,13 @@ END_TEST
  * one by one from the source, missed it. */
 START_TEST(test_laggard_lists)
 {
-	struct capture *cap = calloc(1, sizeof *cap);
+	struct capture *cap;
 	struct wire_segment d;
 	/* Captured at 0: the deadline is at 2.8 s. Relays pull until the
 	 * base layer no longer goes to all (every block went, or the direct
 	 * blocks that came with the pulls covered a peer). */
 	int64_t t = 1000000;
-	struct sched *src = list_source(cap, 350, 0, t, 2, &d);
+	struct sched *src = list_source(&cap, 350, 0, t, 2, &d);
 	unsigned to_all = 0;
 	for (uint32_t r = 3; r <= 16; r++) {
 		for (unsigned i = 0; i < cap->n; i++)
