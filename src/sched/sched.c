@@ -27,6 +27,8 @@
 #define RELAY_SHARE 90          /* % of the peers' upload that should be able to relay */
 #define LIST_LAYER_MIN 1        /* relay lists for this layer and up; the base layer
 				 * goes only to relays that reach all in time */
+#define DONE_FANOUT 12          /* neighbours told of a decoded generation, besides the
+				 * source and those asked to repair it */
 #define LIST_BOUND_US 600000    /* a listed relay sends its copies within this */
 /* A list names fewer than all of a relay's neighbours. */
 _Static_assert(SCHED_MAX_NBRS <= WIRE_DEST_MAX, "a relay list holds any neighbour set");
@@ -44,6 +46,7 @@ struct gen {
 	int64_t first_us, last_innov_us, done_us;
 	int64_t done_wall_us;
 	int64_t repair_us;       /* last repair request sent */
+	uint64_t asked;          /* neighbour slots asked to repair it */
 	uint8_t *chunk_have;     /* no-coding: which chunks are held (k bytes) */
 };
 
@@ -160,15 +163,6 @@ struct sched {
 	struct lc_rate rx;       /* bytes received, for the download headroom */
 	struct sched_stats st;
 };
-
-static const struct wire_msg *msg_done(struct wire_msg *m, uint32_t seg, uint8_t layer)
-{
-	memset(m, 0, sizeof *m);
-	m->type = WIRE_DONE;
-	m->u.done.segment = seg;
-	m->u.done.layer = layer;
-	return m;
-}
 
 void sched_config_default(struct sched_config *c)
 {
@@ -563,6 +557,9 @@ void sched_nbr_down(struct sched *s, uint32_t link, int64_t now_us)
 			s->fwd_bytes -= f->B;
 		}
 	}
+	for (unsigned i = 0; i < SCHED_WINDOW; i++)
+		for (int l = 0; l < WIRE_LAYERS_MAX; l++)
+			s->seg[i].gen[l].asked &= ~(1ULL << n); /* the slot may be reused */
 	bool was_source = s->source_nbr == n;
 	if (was_source) {
 		s->source_nbr = -1;
@@ -1258,6 +1255,53 @@ void sched_pump(struct sched *s, int64_t now_us)
 
 /* ---- receiving ------------------------------------------------------------- */
 
+/* Move one of cand[lo..hi) to cand[lo], drawn with odds in proportion to
+ * its upload (plus one, so that an unknown upload still has a chance). */
+static void draw_by_upload(struct sched *s, int *cand, int lo, int hi)
+{
+	uint64_t total = 0;
+	for (int i = lo; i < hi; i++)
+		total += s->nbr[cand[i]].up_kbps + 1ull;
+	uint64_t r = lc_rng_next(&s->rng) % total;
+	int i = lo;
+	while (r >= s->nbr[cand[i]].up_kbps + 1ull)
+		r -= s->nbr[cand[i++]].up_kbps + 1ull;
+	int t = cand[lo];
+	cand[lo] = cand[i];
+	cand[i] = t;
+}
+
+/*
+ * DONE goes to the source (its coverage counts), to the neighbours asked to
+ * repair the generation (they would go on sending), and to DONE_FANOUT of
+ * the others drawn by upload: those are the relays with the most copies
+ * under way and the likeliest repair servers, and a neighbour learns of
+ * enough done peers to ask for repairs. Every neighbour once cost 29 DONEs
+ * per generation at n = 30, a tenth of a 50 kbit/s peer's upload; the
+ * blocks that a neighbour not told still sends are few, since the source
+ * issues about k forward blocks per generation to all.
+ */
+static void send_done(struct sched *s, const struct seg *g, int l)
+{
+	struct wire_msg m = { .type = WIRE_DONE };
+	m.u.done.segment = g->num;
+	m.u.done.layer = (uint8_t)l;
+	uint64_t asked = g->gen[l].asked;
+	int others[SCHED_MAX_NBRS], no = 0;
+	for (int n = 0; n < SCHED_MAX_NBRS; n++) {
+		if (!s->nbr[n].used)
+			continue;
+		if (s->nbr[n].is_source || (asked >> n & 1))
+			send_msg(s, n, &m);
+		else
+			others[no++] = n;
+	}
+	for (int i = 0; i < DONE_FANOUT && i < no; i++) {
+		draw_by_upload(s, others, i, no);
+		send_msg(s, others[i], &m);
+	}
+}
+
 static void gen_complete(struct sched *s, struct seg *g, int l, int64_t now_us)
 {
 	struct gen *gn = &g->gen[l];
@@ -1282,8 +1326,7 @@ static void gen_complete(struct sched *s, struct seg *g, int l, int64_t now_us)
 	gn->done_us = now_us;
 	gn->done_wall_us = s->wall_us;
 	s->st.layer[l].gens_done++;
-	struct wire_msg m;
-	send_all(s, msg_done(&m, g->num, (uint8_t)l), -1);
+	send_done(s, g, l);
 	fwd_pop_empty(s);
 	s->have_dirty = true;
 }
@@ -1766,19 +1809,8 @@ static void maybe_repair(struct sched *s, struct seg *g, int l, int64_t now_us)
 	if (early)
 		nc = ndone;
 	int pick = 0;
-	for (; pick < 2 && pick < nc; pick++) {
-		int lo = pick, hi = pick < ndone ? ndone : nc;
-		uint64_t total = 0;
-		for (int i = lo; i < hi; i++)
-			total += s->nbr[cand[i]].up_kbps + 1ull;
-		uint64_t r = lc_rng_next(&s->rng) % total;
-		int i = lo;
-		while (r >= s->nbr[cand[i]].up_kbps + 1ull)
-			r -= s->nbr[cand[i++]].up_kbps + 1ull;
-		int t = cand[pick];
-		cand[pick] = cand[i];
-		cand[i] = t;
-	}
+	for (; pick < 2 && pick < nc; pick++)
+		draw_by_upload(s, cand, pick, pick < ndone ? ndone : nc);
 	nc = pick;
 	if (early && !nc)
 		return;
@@ -1803,9 +1835,11 @@ static void maybe_repair(struct sched *s, struct seg *g, int l, int64_t now_us)
 				struct wire_want *w = &m[j++ % (unsigned)nc].u.want;
 				w->bitmap[c / 8] |= (uint8_t)(1u << (c % 8));
 			}
-		for (int i = 0; i < nc && i < (int)j; i++)
+		for (int i = 0; i < nc && i < (int)j; i++) {
+			gn->asked |= 1ull << cand[i];
 			if (send_msg(s, cand[i], &m[i]) == 0)
 				s->st.repairs_sent++;
+		}
 		gn->repair_us = now_us;
 		return;
 	}
@@ -1816,6 +1850,7 @@ static void maybe_repair(struct sched *s, struct seg *g, int l, int64_t now_us)
 		m.u.pull.layer = (uint8_t)l;
 		m.u.pull.flags = WIRE_PULL_REPAIR;
 		m.u.pull.count = (uint16_t)(each > WIRE_K_MAX ? WIRE_K_MAX : each);
+		gn->asked |= 1ull << cand[i];
 		if (send_msg(s, cand[i], &m) == 0)
 			s->st.repairs_sent++;
 	}

@@ -58,7 +58,11 @@
  *    once, of neighbours done with the base layer. Nobody asks past the
  *    deadline. In --no-coding mode
  *    blocks are plain chunks and a repair names the missing chunks (WANT).
- *  - DONE stops the senders of a decoded generation. HAVE tells the ranks
+ *  - DONE stops the senders of a decoded generation. It goes to the source,
+ *    to the neighbours asked to repair it, and to 12 others drawn with odds
+ *    in proportion to their upload (the relays with the most copies under
+ *    way, the likeliest repair servers); to every neighbour it cost a 50
+ *    kbit/s peer a tenth of its upload at n = 30. HAVE tells the ranks
  *    held: once to a new neighbour, then each second while it is new (3 s),
  *    as it starts up; established neighbours repair from those that said
  *    DONE (a HAVE each second to each of 30 neighbours cost the slowest

@@ -189,6 +189,7 @@ struct capture {
 	struct wire_block b[512];
 	unsigned have[128];   /* HAVE messages per link */
 	unsigned repair[128]; /* repair requests (PULL with REPAIR) per link */
+	unsigned done[128];   /* DONE messages per link */
 	unsigned nplay;
 	uint32_t play_seg[64];
 	int play_level[64];
@@ -205,6 +206,8 @@ static int cap_send(void *ctx, uint32_t link, const struct wire_msg *m)
 		c->have[link]++;
 	if (m->type == WIRE_PULL && (m->u.pull.flags & WIRE_PULL_REPAIR) && link < 128)
 		c->repair[link]++;
+	if (m->type == WIRE_DONE && link < 128)
+		c->done[link]++;
 	if (m->type == WIRE_BLOCK && c->n < 512) {
 		c->link[c->n] = link;
 		c->b[c->n++] = m->u.block;
@@ -778,6 +781,50 @@ START_TEST(test_repair_early_and_never_late)
 }
 END_TEST
 
+/* DONE goes to the source, to the neighbours asked to repair the
+ * generation, and to DONE_FANOUT (12) others drawn by upload, not to every
+ * neighbour: at n = 30 that was a tenth of a 50 kbit/s peer's upload. */
+START_TEST(test_done_fanout)
+{
+	struct capture *cap;
+	struct sched *p = open_peer(&cap);
+	sched_set_active(p, false); /* yet to start: it asks for repairs at once */
+	/* Links 1..9 at 50 kbit/s, 10..29 at 350. */
+	for (uint32_t i = 1; i <= 29; i++)
+		ck_assert_int_eq(sched_nbr_up(p, i, false, i <= 9 ? 50 : 350, 10 + i, 0), 0);
+	unsigned slow = 0, others = 0;
+	for (uint32_t g = 1; g <= 8; g++) {
+		int64_t t = 500000 + (int64_t)(g - 1) * 1000000;
+		give_desc(p, 100, g, t - 500000, t);
+		/* Link g (slow) is the one done with it: asked at once. */
+		struct wire_msg m = { .type = WIRE_DONE };
+		m.u.done = (struct wire_done){ .segment = g, .layer = 0 };
+		ck_assert_int_eq(sched_on_message(p, g, &m, t, t), 0);
+		cap->now_us = t;
+		sched_tick(p, t, t);
+		ck_assert_msg(cap->repair[g] == 1, "g %u repair %u", g, cap->repair[g]);
+		memset(cap->done, 0, sizeof cap->done);
+		give_blocks(p, 100, g, t + 1000);
+		ck_assert_uint_eq(cap->done[100], 1);
+		ck_assert_uint_eq(cap->done[g], 1);
+		unsigned told = 0;
+		for (uint32_t i = 1; i <= 29; i++) {
+			ck_assert_uint_le(cap->done[i], 1);
+			if (i != g) {
+				told += cap->done[i];
+				slow += i <= 9 ? cap->done[i] : 0;
+			}
+		}
+		ck_assert_uint_eq(told, 12);
+		others += told;
+	}
+	/* The 9 slow ones hold 6 % of the upload. */
+	ck_assert_msg(slow * 5 <= others, "%u of %u DONEs to the 50 kbit/s peers", slow, others);
+	sched_free(p);
+	free(cap);
+}
+END_TEST
+
 /* A newcomer mid-stream: with a link to the source it learns the live
  * segments from the source alone (peers do not each send it theirs: in a
  * flash crowd that was most of a slow peer's upload); without one, from
@@ -960,6 +1007,7 @@ Suite *suite_sched(void)
 	tcase_add_test(tc, test_laggard_lists);
 	tcase_add_test(tc, test_repair_by_upload);
 	tcase_add_test(tc, test_repair_early_and_never_late);
+	tcase_add_test(tc, test_done_fanout);
 	suite_add_tcase(s, tc);
 	return s;
 }
