@@ -1273,7 +1273,9 @@ static void draw_by_upload(struct sched *s, int *cand, int lo, int hi)
 
 /*
  * DONE goes to the source (its coverage counts), to the neighbours asked to
- * repair the generation (they would go on sending), and to DONE_FANOUT of
+ * repair the generation (they would go on sending), to those linked in the
+ * last HAVE_NEWCOMER_US (as they start up they ask done neighbours for
+ * repairs at once), and to DONE_FANOUT of
  * the others drawn by upload: those are the relays with the most copies
  * under way and the likeliest repair servers, and a neighbour learns of
  * enough done peers to ask for repairs. Every neighbour once cost 29 DONEs
@@ -1281,7 +1283,7 @@ static void draw_by_upload(struct sched *s, int *cand, int lo, int hi)
  * blocks that a neighbour not told still sends are few, since the source
  * issues about k forward blocks per generation to all.
  */
-static void send_done(struct sched *s, const struct seg *g, int l)
+static void send_done(struct sched *s, const struct seg *g, int l, int64_t now_us)
 {
 	struct wire_msg m = { .type = WIRE_DONE };
 	m.u.done.segment = g->num;
@@ -1291,7 +1293,8 @@ static void send_done(struct sched *s, const struct seg *g, int l)
 	for (int n = 0; n < SCHED_MAX_NBRS; n++) {
 		if (!s->nbr[n].used)
 			continue;
-		if (s->nbr[n].is_source || (asked >> n & 1))
+		if (s->nbr[n].is_source || (asked >> n & 1) ||
+		    now_us - s->nbr[n].up_us < HAVE_NEWCOMER_US)
 			send_msg(s, n, &m);
 		else
 			others[no++] = n;
@@ -1326,7 +1329,7 @@ static void gen_complete(struct sched *s, struct seg *g, int l, int64_t now_us)
 	gn->done_us = now_us;
 	gn->done_wall_us = s->wall_us;
 	s->st.layer[l].gens_done++;
-	send_done(s, g, l);
+	send_done(s, g, l, now_us);
 	fwd_pop_empty(s);
 	s->have_dirty = true;
 }

@@ -59,7 +59,8 @@
  *    deadline. In --no-coding mode
  *    blocks are plain chunks and a repair names the missing chunks (WANT).
  *  - DONE stops the senders of a decoded generation. It goes to the source,
- *    to the neighbours asked to repair it, and to 12 others drawn with odds
+ *    to the neighbours asked to repair it, to those linked in the last 3 s
+ *    (they start up), and to 12 others drawn with odds
  *    in proportion to their upload (the relays with the most copies under
  *    way, the likeliest repair servers); to every neighbour it cost a 50
  *    kbit/s peer a tenth of its upload at n = 30. HAVE tells the ranks
