@@ -28,7 +28,7 @@
 #define LIST_LAYER_MIN 1        /* relay lists for this layer and up; the base layer
 				 * goes only to relays that reach all in time */
 #define DONE_FANOUT 12          /* neighbours told of a decoded generation, besides the
-				 * source and those asked to repair it */
+				 * source, those asked to repair it and newcomers */
 #define LIST_BOUND_US 600000    /* a listed relay sends its copies within this */
 /* A list names fewer than all of a relay's neighbours. */
 _Static_assert(SCHED_MAX_NBRS <= WIRE_DEST_MAX, "a relay list holds any neighbour set");
@@ -1275,13 +1275,13 @@ static void draw_by_upload(struct sched *s, int *cand, int lo, int hi)
  * DONE goes to the source (its coverage counts), to the neighbours asked to
  * repair the generation (they would go on sending), to those linked in the
  * last HAVE_NEWCOMER_US (as they start up they ask done neighbours for
- * repairs at once), and to DONE_FANOUT of
- * the others drawn by upload: those are the relays with the most copies
- * under way and the likeliest repair servers, and a neighbour learns of
- * enough done peers to ask for repairs. Every neighbour once cost 29 DONEs
- * per generation at n = 30, a tenth of a 50 kbit/s peer's upload; the
- * blocks that a neighbour not told still sends are few, since the source
- * issues about k forward blocks per generation to all.
+ * repairs at once), and to DONE_FANOUT of the others drawn by upload: those
+ * are the relays with the most copies under way and the likeliest repair
+ * servers, and a neighbour learns of enough done peers to ask for repairs.
+ * Every neighbour once cost 29 DONEs per generation at n = 30, a tenth of a
+ * 50 kbit/s peer's upload; the blocks that a neighbour not told still sends
+ * are few, since the source issues about k forward blocks per generation
+ * to all.
  */
 static void send_done(struct sched *s, const struct seg *g, int l, int64_t now_us)
 {
