@@ -1057,7 +1057,15 @@ static int on_hello(struct swarm *sw, struct slink *l, const struct wire_hello *
 	}
 accept:
 	l->state = SWARM_LINK_ACCEPTED;
-	if (!l->dialled)
+	/* A peer that dialled us learns the swarm from the tracker, which
+	 * answers every newcomer with PEERS. Below the neighbour limit every
+	 * peer dials every other: a PEERS from each of them repeated the
+	 * tracker's to each newcomer, and in a flash crowd of 30 took a fifth
+	 * of the upload of the peers done with the segment the newcomers
+	 * needed. So another peer answers with PEERS only where views are
+	 * partial (it knows more peers than it has neighbour slots); below
+	 * that, gossip (gossip_reset on the new neighbour) tells it soon. */
+	if (!l->dialled && (is_tracker(sw) || partial_regime(sw)))
 		send_peers(sw, l, now);
 	send_ping(sw, l, now); /* also says: accepted */
 	return 0;

@@ -23,9 +23,12 @@
  * is a neighbour when this side has accepted and the peer's first PING has
  * arrived, so both sides agree and a refused dial never shows up as a
  * neighbour. ops->nbr_up is called then; ops->nbr_down when it goes away.
- * The side that accepted an incoming link answers with PEERS (a tracker
- * always does, also when it refuses), so a joining peer learns the swarm
- * from its first contact.
+ * A tracker answers every incoming link with PEERS (also when it refuses),
+ * so a joining peer learns the swarm from its first contact. Another peer
+ * answers with PEERS when it refuses, or accepts where views are partial
+ * (it knows more peers than it has neighbour slots); in a full mesh every
+ * newcomer dials every peer, and a PEERS from each only repeated the
+ * tracker's (gossip brings it news within a few seconds).
  *
  * Duplicates. When both peers dial each other at once, each ends with two
  * links to the other. Each keeps the link dialled by the smaller peer id

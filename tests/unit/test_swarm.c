@@ -407,6 +407,52 @@ START_TEST(refusals_direct)
 }
 END_TEST
 
+/* PEERS on accept: the tracker answers every newcomer with PEERS; another
+ * peer only where views are partial (it knows more peers than its
+ * neighbour slots): in a full mesh each newcomer dials every peer, and a
+ * PEERS from each repeated the tracker's. */
+START_TEST(peers_on_accept)
+{
+	struct rec r = { 0 };
+	struct swarm_ops ops = rec_ops(&r);
+	struct swarm_config cfg = { .self_id = 0x100, .role = WIRE_ROLE_PEER, .stream = "s",
+				    .port = 7000, .seed = 5, .max_neighbours = 4 };
+	struct swarm *sw;
+	ck_assert_int_eq(swarm_new(&cfg, &ops, &sw), 0);
+	ck_assert_int_eq(swarm_join(sw, 0), 0);
+	link_neighbour(sw, 101, 0x200, WIRE_ROLE_PEER, 0);
+	link_neighbour(sw, 102, 0x300, WIRE_ROLE_PEER, 0);
+	ck_assert_uint_eq(count_sent(&r, 101, WIRE_PEERS) + count_sent(&r, 102, WIRE_PEERS), 0);
+	/* Told of three more: 5 peers known, 3 slots besides the source's. */
+	struct wire_msg m = { .type = WIRE_PEERS };
+	m.u.peers.count = 3;
+	for (unsigned i = 0; i < 3; i++) {
+		m.u.peers.peer[i].peer_id = 0x400 + i;
+		m.u.peers.peer[i].port = (uint16_t)(7100 + i);
+		snprintf(m.u.peers.peer[i].host, sizeof m.u.peers.peer[i].host, "10.0.1.%u", i);
+	}
+	ck_assert_int_eq(swarm_on_message(sw, 101, &m, 1000), 0);
+	link_neighbour(sw, 103, 0x500, WIRE_ROLE_PEER, 2000);
+	ck_assert_uint_eq(count_sent(&r, 103, WIRE_PEERS), 1);
+	swarm_free(sw);
+
+	/* The same peer with room for all it knows: no PEERS on accept. */
+	memset(&r, 0, sizeof r);
+	cfg.max_neighbours = 32;
+	ck_assert_int_eq(swarm_new(&cfg, &ops, &sw), 0);
+	ck_assert_int_eq(swarm_join(sw, 0), 0);
+	link_neighbour(sw, 101, 0x200, WIRE_ROLE_PEER, 0);
+	ck_assert_int_eq(swarm_on_message(sw, 101, &m, 1000), 0);
+	link_neighbour(sw, 103, 0x500, WIRE_ROLE_PEER, 2000);
+	ck_assert_uint_eq(count_sent(&r, 103, WIRE_PEERS), 0);
+	/* Gossip tells it within a few intervals (2 s, then 4 s). */
+	for (int64_t t = 2000; t <= 8100000; t += 50000)
+		swarm_tick(sw, t);
+	ck_assert_uint_ge(count_sent(&r, 103, WIRE_PEERS), 1);
+	swarm_free(sw);
+}
+END_TEST
+
 static uint64_t peers_sent(const struct swarm *sw, int64_t now)
 {
 	struct swarm_stats st;
@@ -1515,6 +1561,7 @@ Suite *suite_swarm(void)
 	tcase_add_test(tc, rtt_samples_by_role);
 	tcase_add_test(tc, refusals_direct);
 	tcase_add_test(tc, gossip_trickle);
+	tcase_add_test(tc, peers_on_accept);
 	tcase_add_test(tc, known_expiry);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("sim");
