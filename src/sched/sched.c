@@ -14,8 +14,7 @@
 #define FWD_MAX 512          /* forward queue entries */
 #define PULLQ_MAX SCHED_MAX_NBRS
 #define REPQ_MAX 16          /* repair requests kept per neighbour */
-#define HAVE_PERIOD_US 1000000   /* periodic HAVE, while ranks changed ... */
-#define HAVE_NEWCOMER_US 3000000 /* ... to the neighbours linked this recently */
+#define NBR_NEW_US 3000000   /* a neighbour linked this recently starts up: it gets DONEs */
 #define NEWCOMER_US 300000 /* source: forward blocks do not count for a newer neighbour */
 #define DESC_RELAY_DELAY_US 300000 /* a peer with a source link relays descriptors after */
 #define SOURCE_HORIZON_US 4000000 /* the source serves a segment this long */
@@ -156,8 +155,6 @@ struct sched {
 	int64_t dur_us;          /* segment duration */
 	int64_t wall_us;         /* wall clock at the last input */
 	int64_t tick_wall_us;    /* ... and at the last tick */
-	int64_t have_us;
-	bool have_dirty;
 
 	uint8_t *scratch;        /* one block: coefficients + payload */
 	struct lc_rate rx;       /* bytes received, for the download headroom */
@@ -373,12 +370,13 @@ static void send_subscribe(struct sched *s, int n)
 		send_all(s, &m, -1);
 }
 
-/* HAVE: the ranks of the live segments. A newcomer gets them all once
- * (full), then periodic ones (to = -1) for HAVE_NEWCOMER_US: while it starts
- * up it repairs from whoever holds more. They leave out the segments decoded
- * in full, which DONE told. Established neighbours get no periodic HAVE
- * (see sched.h). */
-static void send_have(struct sched *s, int64_t now_us, int to, bool full)
+/* HAVE: the ranks of the live segments, once to a new neighbour (what it
+ * learns later comes in DONE). Periodic HAVEs to the neighbours that were
+ * starting up (one a second each, for 3 s) were a tenth of a peer's upload
+ * in a flash crowd of 30, in the very second its repairs were most needed;
+ * early repairs ask done neighbours only, and those send them DONE (see
+ * send_done). */
+static void send_have(struct sched *s, int to)
 {
 	struct wire_msg m = { .type = WIRE_HAVE };
 	struct wire_have *h = &m.u.have;
@@ -407,7 +405,7 @@ static void send_have(struct sched *s, int64_t now_us, int to, bool full)
 				e->rank[l] = 0;
 			}
 		}
-		if (!nl || (!full && e->done == (uint8_t)((1u << nl) - 1)))
+		if (!nl)
 			continue;
 		e->nlayers = (uint8_t)nl;
 		for (int l = 0; l < nl; l++)
@@ -415,18 +413,8 @@ static void send_have(struct sched *s, int64_t now_us, int to, bool full)
 				e->rank[l] = 1;
 		h->count++;
 	}
-	if (to >= 0) {
-		if (h->count)
-			send_msg(s, to, &m);
-		return;
-	}
-	s->have_us = now_us;
-	s->have_dirty = false;
-	if (!h->count)
-		return;
-	for (int n = 0; n < SCHED_MAX_NBRS; n++)
-		if (s->nbr[n].used && now_us - s->nbr[n].up_us < HAVE_NEWCOMER_US)
-			send_msg(s, n, &m);
+	if (h->count)
+		send_msg(s, to, &m);
 }
 
 static void send_segment_desc(struct sched *s, int n, const struct seg *g)
@@ -524,8 +512,7 @@ int sched_nbr_up(struct sched *s, uint32_t link, bool is_source, uint32_t up_kbp
 			if (s->seg[i].used)
 				send_segment_desc(s, n, &s->seg[i]);
 		if (!s->cfg.source && !is_source)
-			send_have(s, now_us, n, true);
-		s->have_dirty = true;
+			send_have(s, n);
 		return 0;
 	}
 	return LC_EFULL;
@@ -1274,7 +1261,7 @@ static void draw_by_upload(struct sched *s, int *cand, int lo, int hi)
 /*
  * DONE goes to the source (its coverage counts), to the neighbours asked to
  * repair the generation (they would go on sending), to those linked in the
- * last HAVE_NEWCOMER_US (as they start up they ask done neighbours for
+ * last NBR_NEW_US (as they start up they ask done neighbours for
  * repairs at once), and to DONE_FANOUT of the others drawn by upload: those
  * are the relays with the most copies under way and the likeliest repair
  * servers, and a neighbour learns of enough done peers to ask for repairs.
@@ -1294,7 +1281,7 @@ static void send_done(struct sched *s, const struct seg *g, int l, int64_t now_u
 		if (!s->nbr[n].used)
 			continue;
 		if (s->nbr[n].is_source || (asked >> n & 1) ||
-		    now_us - s->nbr[n].up_us < HAVE_NEWCOMER_US)
+		    now_us - s->nbr[n].up_us < NBR_NEW_US)
 			send_msg(s, n, &m);
 		else
 			others[no++] = n;
@@ -1331,7 +1318,6 @@ static void gen_complete(struct sched *s, struct seg *g, int l, int64_t now_us)
 	s->st.layer[l].gens_done++;
 	send_done(s, g, l, now_us);
 	fwd_pop_empty(s);
-	s->have_dirty = true;
 }
 
 static int on_block(struct sched *s, int n, const struct wire_block *b, int64_t now_us)
@@ -2029,8 +2015,6 @@ void sched_tick(struct sched *s, int64_t now_us, int64_t wall_us)
 		maybe_pull(s, now_us);
 		if (!s->paused)
 			play_due(s, now_us, wall_us, last_us);
-		if (s->have_dirty && now_us - s->have_us >= HAVE_PERIOD_US)
-			send_have(s, now_us, -1, false);
 	}
 	sched_pump(s, now_us);
 }

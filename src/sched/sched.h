@@ -60,14 +60,14 @@
  *    blocks are plain chunks and a repair names the missing chunks (WANT).
  *  - DONE stops the senders of a decoded generation. It goes to the source,
  *    to the neighbours asked to repair it, to those linked in the last 3 s
- *    (they start up), and to 12 others drawn with odds
- *    in proportion to their upload (the relays with the most copies under
- *    way, the likeliest repair servers); to every neighbour it cost a 50
- *    kbit/s peer a tenth of its upload at n = 30. HAVE tells the ranks
- *    held: once to a new neighbour, then each second while it is new (3 s),
- *    as it starts up; established neighbours repair from those that said
- *    DONE (a HAVE each second to each of 30 neighbours cost the slowest
- *    peers 9 % of their upload).
+ *    (they start up), and to 12 others drawn with odds in proportion to
+ *    their upload (the relays with the most copies under way, the
+ *    likeliest repair servers); to every neighbour it cost a 50 kbit/s
+ *    peer a tenth of its upload at n = 30. HAVE tells the ranks held, once,
+ *    to a new neighbour; the rest it learns from DONE. (A HAVE each second
+ *    to every neighbour cost the slowest peers 9 % of their upload at
+ *    n = 30; to the new ones only, a tenth of a peer's upload in a flash
+ *    crowd, when its repairs were most needed.)
  *
  * Layer adaptation. A peer subscribes to layers 0..level. It never asks for
  * more than its download sustains (the cumulative rate of the layers against
