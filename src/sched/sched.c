@@ -372,10 +372,10 @@ static void send_subscribe(struct sched *s, int n)
 
 /* HAVE: the ranks of the live segments, once to a new neighbour (what it
  * learns later comes in DONE). Periodic HAVEs to the neighbours that were
- * starting up (one a second each, for 3 s) were a tenth of a peer's upload
- * in a flash crowd of 30, in the very second its repairs were most needed;
- * early repairs ask done neighbours only, and those send them DONE (see
- * send_done). */
+ * starting up (one a second each, for 3 s) took 1-6 % of a peer's upload
+ * (the slower, the more) in a flash crowd of 30, in the very second its
+ * repairs were most needed; early repairs ask done neighbours only, and
+ * those send them DONE (see send_done). */
 static void send_have(struct sched *s, int to)
 {
 	struct wire_msg m = { .type = WIRE_HAVE };

@@ -66,7 +66,7 @@
  *    peer a tenth of its upload at n = 30. HAVE tells the ranks held, once,
  *    to a new neighbour; the rest it learns from DONE. (A HAVE each second
  *    to every neighbour cost the slowest peers 9 % of their upload at
- *    n = 30; to the new ones only, a tenth of a peer's upload in a flash
+ *    n = 30; to the new ones only, 1-6 % of a peer's upload in a flash
  *    crowd, when its repairs were most needed.)
  *
  * Layer adaptation. A peer subscribes to layers 0..level. It never asks for

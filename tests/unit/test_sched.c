@@ -405,7 +405,7 @@ END_TEST
 
 /* HAVE goes once to a new neighbour, when it links; the rest it learns from
  * DONE. (A HAVE a second to every neighbour cost the slowest peers 9 % of
- * their upload at n = 30; to those linked in the last 3 s, a tenth of a
+ * their upload at n = 30; to those linked in the last 3 s, 1-6 % of a
  * peer's upload in a flash crowd.) */
 START_TEST(test_have_newcomers)
 {
