@@ -505,11 +505,13 @@ int sched_nbr_up(struct sched *s, uint32_t link, bool is_source, uint32_t up_kbp
 		/* A link to the source: every neighbour learns that it need
 		 * not relay descriptors to us any more. */
 		send_subscribe(s, is_source ? -1 : n);
-		/* A newcomer learns the live segments at once from the source;
-		 * from a peer only if it has no link to the source (its
-		 * SUBSCRIBE tells, see there). */
+		/* A newcomer learns the live segments at once from the source
+		 * (not those past their deadline, which it keeps serving for
+		 * a while: in a flash crowd its upload counts most); from a
+		 * peer only if it has no link to the source (its SUBSCRIBE
+		 * tells, see there). */
 		for (int i = 0; s->cfg.source && i < SCHED_WINDOW; i++)
-			if (s->seg[i].used)
+			if (s->seg[i].used && !seg_stale(s, s->seg[i].num))
 				send_segment_desc(s, n, &s->seg[i]);
 		if (!s->cfg.source && !is_source)
 			send_have(s, n);

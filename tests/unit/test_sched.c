@@ -190,6 +190,7 @@ struct capture {
 	unsigned have[128];   /* HAVE messages per link */
 	unsigned repair[128]; /* repair requests (PULL with REPAIR) per link */
 	unsigned done[128];   /* DONE messages per link */
+	unsigned desc[128];   /* SEGMENT descriptors per link */
 	unsigned nplay;
 	uint32_t play_seg[64];
 	int play_level[64];
@@ -208,6 +209,8 @@ static int cap_send(void *ctx, uint32_t link, const struct wire_msg *m)
 		c->repair[link]++;
 	if (m->type == WIRE_DONE && link < 128)
 		c->done[link]++;
+	if (m->type == WIRE_SEGMENT && link < 128)
+		c->desc[link]++;
 	if (m->type == WIRE_BLOCK && c->n < 512) {
 		c->link[c->n] = link;
 		c->b[c->n++] = m->u.block;
@@ -877,6 +880,41 @@ START_TEST(test_newcomer_descriptors)
 }
 END_TEST
 
+/* The source tells a new neighbour the live segments alone, not those past
+ * their deadline that it still holds. */
+START_TEST(test_newcomer_live_descriptors)
+{
+	struct capture *cap = calloc(1, sizeof *cap);
+	cap->budget = 1000000;
+	struct sched_config cfg;
+	sched_config_default(&cfg);
+	cfg.source = true;
+	cfg.up_kbps = 500;
+	struct sched_ops ops = { .ctx = cap, .send = cap_send, .room = cap_room };
+	struct sched *src;
+	ck_assert_int_eq(sched_new(&src, &cfg, &ops, 0), 0);
+	ck_assert_int_eq(sched_nbr_up(src, 1, false, 350, 101, 0), 0);
+	static uint8_t l0[4000];
+	const uint8_t *payload[1] = { l0 };
+	/* Segments 1..5 captured at 0..4 s, each ready 1 s later: at 5.5 s the
+	 * deadlines (capture + 2.8 s) of 1..3 have passed; 4 and 5 are live. */
+	for (uint32_t g = 1; g <= 5; g++) {
+		int64_t t = (int64_t)g * 1000000;
+		struct wire_segment d = { .segment = g, .nlayers = 1, .duration_us = 1000000,
+					  .capture_us = t - 1000000 };
+		d.layer[0].size = sizeof l0;
+		ck_assert_int_eq(sched_add_segment(src, &d, payload, t), 0);
+		sched_tick(src, t, t);
+	}
+	int64_t t = 5500000;
+	sched_tick(src, t, t);
+	ck_assert_int_eq(sched_nbr_up(src, 2, false, 350, 102, t), 0);
+	ck_assert_uint_eq(cap->desc[2], 2);
+	sched_free(src);
+	free(cap);
+}
+END_TEST
+
 /* Continuity of a node since it joined: segments on time / played. */
 static double continuity(const struct sim_node_stats *st);
 
@@ -1009,6 +1047,7 @@ Suite *suite_sched(void)
 	tcase_add_test(tc, test_relay_lists);
 	tcase_add_test(tc, test_relay_lists_deadline);
 	tcase_add_test(tc, test_newcomer_descriptors);
+	tcase_add_test(tc, test_newcomer_live_descriptors);
 	tcase_add_test(tc, test_have_newcomers);
 	tcase_add_test(tc, test_start_first_deadline);
 	tcase_add_test(tc, test_source_repairs_shortest_first);
