@@ -252,6 +252,19 @@ static void pull_from(struct sched *src, struct capture *cap, uint32_t link, int
 	sched_pump(src, t);
 }
 
+/* A 500 kbit/s source whose messages go to cap. */
+static struct sched *open_source(struct capture *cap)
+{
+	struct sched_config cfg;
+	sched_config_default(&cfg);
+	cfg.source = true;
+	cfg.up_kbps = 500;
+	struct sched_ops ops = { .ctx = cap, .send = cap_send, .room = cap_room };
+	struct sched *src;
+	ck_assert_int_eq(sched_new(&src, &cfg, &ops, 0), 0);
+	return src;
+}
+
 /* A 500 kbit/s source with 30 subscribed neighbours (links 1..30, peer ids
  * 101..130; link 1 at slow_up kbit/s, the others at 350) and segment 1 of
  * three layers (10000, 3000, 20000 bytes) captured at capture_us, added at
@@ -261,13 +274,7 @@ static struct sched *list_source(struct capture **capp, uint32_t slow_up, int64_
 				 int64_t t, uint32_t puller, struct wire_segment *d)
 {
 	struct capture *cap = *capp = calloc(1, sizeof *cap);
-	struct sched_config cfg;
-	sched_config_default(&cfg);
-	cfg.source = true;
-	cfg.up_kbps = 500;
-	struct sched_ops ops = { .ctx = cap, .send = cap_send, .room = cap_room };
-	struct sched *src;
-	ck_assert_int_eq(sched_new(&src, &cfg, &ops, 0), 0);
+	struct sched *src = open_source(cap);
 	for (uint32_t i = 1; i <= 30; i++)
 		ck_assert_int_eq(sched_nbr_up(src, i, false, i == 1 ? slow_up : 350, 100 + i, 0), 0);
 	for (uint32_t i = 1; i <= 30; i++)
@@ -565,13 +572,7 @@ END_TEST
 START_TEST(test_source_repairs_shortest_first)
 {
 	struct capture *cap = calloc(1, sizeof *cap);
-	struct sched_config cfg;
-	sched_config_default(&cfg);
-	cfg.source = true;
-	cfg.up_kbps = 500;
-	struct sched_ops ops = { .ctx = cap, .send = cap_send, .room = cap_room };
-	struct sched *src;
-	ck_assert_int_eq(sched_new(&src, &cfg, &ops, 0), 0);
+	struct sched *src = open_source(cap);
 	for (uint32_t i = 1; i <= 3; i++)
 		ck_assert_int_eq(sched_nbr_up(src, i, false, 350, 100 + i, 0), 0);
 	/* Segment 1, captured at 0 (deadline 2.8 s); no subscriber, so only
@@ -886,13 +887,7 @@ START_TEST(test_newcomer_live_descriptors)
 {
 	struct capture *cap = calloc(1, sizeof *cap);
 	cap->budget = 1000000;
-	struct sched_config cfg;
-	sched_config_default(&cfg);
-	cfg.source = true;
-	cfg.up_kbps = 500;
-	struct sched_ops ops = { .ctx = cap, .send = cap_send, .room = cap_room };
-	struct sched *src;
-	ck_assert_int_eq(sched_new(&src, &cfg, &ops, 0), 0);
+	struct sched *src = open_source(cap);
 	ck_assert_int_eq(sched_nbr_up(src, 1, false, 350, 101, 0), 0);
 	static uint8_t l0[4000];
 	const uint8_t *payload[1] = { l0 };
