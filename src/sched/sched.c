@@ -26,6 +26,7 @@
 #define RELAY_SHARE 90          /* % of the peers' upload that should be able to relay */
 #define LIST_LAYER_MIN 1        /* relay lists for this layer and up; the base layer
 				 * goes only to relays that reach all in time */
+#define EARLY_REPAIR_MAX 3      /* blocks per early repair request (a peer yet to start) */
 #define DONE_FANOUT 12          /* neighbours told of a decoded generation, besides the
 				 * source, those asked to repair it and newcomers */
 #define LIST_BOUND_US 600000    /* a listed relay sends its copies within this */
@@ -1835,6 +1836,14 @@ static void maybe_repair(struct sched *s, struct seg *g, int l, int64_t now_us)
 		return;
 	}
 	unsigned each = (need + (unsigned)nc - 1) / (unsigned)nc;
+	/* A newcomer asks for a few blocks at a time: its neighbours serve
+	 * the shortest requests first, and a whole generation asked of one of
+	 * them waited behind everyone's shorter ones until it could no longer
+	 * be met (in swarm_bench's flash crowd, a newcomer 0.45-0.65 s after
+	 * the first then missed its first segment and started 1 s later). It
+	 * asks again each interval. */
+	if (early && each > EARLY_REPAIR_MAX)
+		each = EARLY_REPAIR_MAX;
 	for (int i = 0; i < nc; i++) {
 		struct wire_msg m = { .type = WIRE_PULL };
 		m.u.pull.segment = g->num;

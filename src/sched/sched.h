@@ -55,9 +55,9 @@
  *    with recoded blocks (random combinations of what they hold, before
  *    decoding), the shortest request of the oldest segment first, and
  *    drop those they cannot meet in time. A peer yet to start asks at
- *    once, of neighbours done with the base layer. Nobody asks past the
- *    deadline. In --no-coding mode
- *    blocks are plain chunks and a repair names the missing chunks (WANT).
+ *    once, of neighbours done with the base layer, 3 blocks at a time.
+ *    Nobody asks past the deadline. In --no-coding mode blocks are plain
+ *    chunks and a repair names the missing chunks (WANT).
  *  - DONE stops the senders of a decoded generation. It goes to the source,
  *    to the neighbours asked to repair it, to those linked in the last 3 s
  *    (they start up), and to 12 others drawn with odds in proportion to

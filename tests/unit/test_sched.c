@@ -189,6 +189,7 @@ struct capture {
 	struct wire_block b[512];
 	unsigned have[128];   /* HAVE messages per link */
 	unsigned repair[128]; /* repair requests (PULL with REPAIR) per link */
+	unsigned repair_count[128]; /* ... the blocks the last one asked for */
 	unsigned done[128];   /* DONE messages per link */
 	unsigned desc[128];   /* SEGMENT descriptors per link */
 	unsigned nplay;
@@ -205,8 +206,10 @@ static int cap_send(void *ctx, uint32_t link, const struct wire_msg *m)
 		c->budget--;
 	if (m->type == WIRE_HAVE && link < 128)
 		c->have[link]++;
-	if (m->type == WIRE_PULL && (m->u.pull.flags & WIRE_PULL_REPAIR) && link < 128)
+	if (m->type == WIRE_PULL && (m->u.pull.flags & WIRE_PULL_REPAIR) && link < 128) {
 		c->repair[link]++;
+		c->repair_count[link] = m->u.pull.count;
+	}
 	if (m->type == WIRE_DONE && link < 128)
 		c->done[link]++;
 	if (m->type == WIRE_SEGMENT && link < 128)
@@ -762,7 +765,9 @@ START_TEST(test_repair_by_upload)
 END_TEST
 
 /* A peer yet to start asks at once for the base layer, of neighbours done
- * with it (not the source); and nobody for a segment past its deadline. */
+ * with it (not the source), a few blocks at a time (served shortest first,
+ * a whole generation waited too long); and nobody for a segment past its
+ * deadline. */
 START_TEST(test_repair_early_and_never_late)
 {
 	struct capture *cap;
@@ -776,6 +781,7 @@ START_TEST(test_repair_early_and_never_late)
 	cap->now_us = t;
 	sched_tick(p, t, t);
 	ck_assert_uint_eq(cap->repair[1], 1);
+	ck_assert_uint_eq(cap->repair_count[1], 3); /* of the 4 it lacks */
 	ck_assert_uint_eq(cap->repair[100], 0);
 	tick_until(p, cap, &t, 2800000);
 	unsigned asked = cap->repair[1] + cap->repair[100];
