@@ -569,6 +569,16 @@ START_TEST(test_start_first_deadline)
 }
 END_TEST
 
+/* A repair request from `link` to s for count blocks of segment 1's base
+ * layer, at t. */
+static void ask_repair(struct sched *s, uint32_t link, uint16_t count, int64_t t)
+{
+	struct wire_msg m = { .type = WIRE_PULL };
+	m.u.pull = (struct wire_pull){ .segment = 1, .layer = 0, .flags = WIRE_PULL_REPAIR,
+				       .count = count };
+	ck_assert_int_eq(sched_on_message(s, link, &m, t, t), 0);
+}
+
 /* The source answers repair requests the shortest first, and drops one it
  * cannot meet before the deadline: spread over a flash crowd's requests in
  * turn, its upload completed none of them. So do the peers. */
@@ -588,12 +598,8 @@ START_TEST(test_source_repairs_shortest_first)
 	ck_assert_int_eq(sched_add_segment(src, &d, payload, t), 0);
 	sched_tick(src, t, t);
 	ck_assert_uint_ge(d.layer[0].k, 8);
-	struct wire_msg m = { .type = WIRE_PULL };
-	m.u.pull = (struct wire_pull){ .segment = 1, .layer = 0, .flags = WIRE_PULL_REPAIR,
-				       .count = 8 };
-	ck_assert_int_eq(sched_on_message(src, 1, &m, t, t), 0);
-	m.u.pull.count = 2;
-	ck_assert_int_eq(sched_on_message(src, 2, &m, t, t), 0);
+	ask_repair(src, 1, 8, t);
+	ask_repair(src, 2, 2, t);
 	cap->budget = 2;
 	sched_pump(src, t);
 	ck_assert_uint_eq(cap->n, 2);
@@ -609,8 +615,7 @@ START_TEST(test_source_repairs_shortest_first)
 	t = 2700000;
 	sched_tick(src, t, t);
 	cap->budget = 0;
-	m.u.pull.count = 100;
-	ck_assert_int_eq(sched_on_message(src, 3, &m, t, t), 0);
+	ask_repair(src, 3, 100, t);
 	cap->budget = 100;
 	sched_pump(src, t);
 	ck_assert_uint_eq(cap->n, 10);
@@ -627,10 +632,8 @@ START_TEST(test_source_repairs_shortest_first)
 	give_blocks(p, 100, 1, t);
 	cap->n = 0;
 	cap->budget = 0;
-	m.u.pull.count = 3;
-	ck_assert_int_eq(sched_on_message(p, 1, &m, t, t), 0);
-	m.u.pull.count = 1;
-	ck_assert_int_eq(sched_on_message(p, 2, &m, t, t), 0);
+	ask_repair(p, 1, 3, t);
+	ask_repair(p, 2, 1, t);
 	cap->budget = 1;
 	sched_pump(p, t);
 	ck_assert_uint_eq(cap->n, 1);
@@ -658,10 +661,7 @@ START_TEST(test_newest_base_first)
 	cap->budget = 0;
 	ck_assert_int_eq(sched_add_segment(src, &d2, payload, t), 0);
 	sched_tick(src, t, t);
-	struct wire_msg m = { .type = WIRE_PULL };
-	m.u.pull = (struct wire_pull){ .segment = 1, .layer = 0, .flags = WIRE_PULL_REPAIR,
-				       .count = 3 };
-	ck_assert_int_eq(sched_on_message(src, 4, &m, t, t), 0);
+	ask_repair(src, 4, 3, t);
 	pull_from(src, cap, 3, t);
 	ck_assert_uint_ge(cap->n, 1);
 	ck_assert_uint_ne(cap->link[0], 4); /* to a relay (2 has a pull left) */
