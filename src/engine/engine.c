@@ -123,7 +123,10 @@ static int encode_send(struct engine *e, struct elink *el, const struct wire_msg
 	int n = wire_encode(m, e->encbuf, WIRE_MAX_MSG);
 	if (n < 0)
 		return n;
-	return link_send(el->nl, e->encbuf, (size_t)n);
+	int rc = link_send(el->nl, e->encbuf, (size_t)n);
+	if (rc == 0)
+		e->tx_type[m->type] += (uint64_t)n;
+	return rc;
 }
 
 /* ---- swarm ops -------------------------------------------------------------- */

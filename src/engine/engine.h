@@ -133,6 +133,7 @@ struct engine_stats {
 	double non_innovative_ratio; /* blocks_dup / blocks_in */
 	double overhead;          /* (message bytes - block payload bytes) / message bytes */
 	uint64_t bytes_sent, bytes_received;
+	uint64_t tx_type[WIRE_TYPE_MAX + 1]; /* message bytes sent, by wire type (index 0 unused) */
 	uint64_t decode_errors;   /* wire_decode failures (link closed) */
 	uint64_t hash_failures;   /* sched's own hash check */
 	uint64_t segments_produced; /* source */

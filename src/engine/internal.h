@@ -83,6 +83,7 @@ struct engine {
 	int nlayers;
 	uint64_t hash_ok[WIRE_LAYERS_MAX], hash_bad[WIRE_LAYERS_MAX];
 	uint64_t decode_errors;
+	uint64_t tx_type[WIRE_TYPE_MAX + 1]; /* message bytes sent, by wire type */
 	uint64_t segments_produced;
 	uint64_t player_dropped;
 	int64_t first_capture_us;

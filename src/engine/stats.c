@@ -90,6 +90,7 @@ void engine_refresh_stats(struct engine *e)
 	st->non_innovative_ratio = ss.blocks_in ? (double)ss.blocks_dup / (double)ss.blocks_in : 0;
 	st->hash_failures = ss.hash_failures;
 	st->decode_errors = e->decode_errors;
+	memcpy(st->tx_type, e->tx_type, sizeof st->tx_type);
 	st->segments_produced = e->segments_produced;
 
 	if (e->net) {
@@ -204,6 +205,15 @@ void engine_refresh_stats(struct engine *e)
 
 /* ---- JSON ------------------------------------------------------------------- */
 
+/* The wire type's name in lower case ("block"), for JSON keys and labels. */
+static void type_key(char *out, size_t cap, int type)
+{
+	snprintf(out, cap, "%s", wire_type_name(type));
+	for (char *c = out; *c; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c - 'A' + 'a');
+}
+
 static int bp(struct lc_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int bp(struct lc_buf *b, const char *fmt, ...)
 {
@@ -263,6 +273,17 @@ int engine_stats_json(const struct engine_stats *st, struct lc_buf *b)
 		       (unsigned long long)st->segments_produced,
 		       (unsigned long long)st->frames_decoded,
 		       (unsigned long long)st->decode_fallbacks);
+	/* Message bytes sent by type, lower-case names: what the upload went on. */
+	if (!e)
+		e = bp(b, "\"sent_by_type\":{");
+	for (int t = 1; t <= WIRE_TYPE_MAX && !e; t++) {
+		char name[16];
+		type_key(name, sizeof name, t);
+		e = bp(b, "%s\"%s\":%llu", t > 1 ? "," : "", name,
+		       (unsigned long long)st->tx_type[t]);
+	}
+	if (!e)
+		e = bp(b, "},");
 	if (!e)
 		e = bp(b, "\"churn\":{\"neighbours\":%u,\"known\":%u,\"joins\":%llu,\"leaves\":%llu,"
 		       "\"failures\":%llu,\"joins_1m\":%u,\"leaves_1m\":%u,\"failures_1m\":%u},"
@@ -346,6 +367,14 @@ int engine_stats_metrics(const struct engine_stats *st, struct lc_buf *b)
 	e = e ? e : counter(b, "joins_total", "Neighbours that joined.", st->joins);
 	e = e ? e : counter(b, "leaves_total", "Neighbours that left with BYE.", st->leaves);
 	e = e ? e : counter(b, "failures_total", "Neighbours lost without BYE.", st->failures);
+	e = e ? e : bp(b, "# HELP layercast_sent_bytes_total Message bytes sent, by message type.\n"
+		       "# TYPE layercast_sent_bytes_total counter\n");
+	for (int t = 1; t <= WIRE_TYPE_MAX && !e; t++) {
+		char name[16];
+		type_key(name, sizeof name, t);
+		e = bp(b, "layercast_sent_bytes_total{type=\"%s\"} %llu\n", name,
+		       (unsigned long long)st->tx_type[t]);
+	}
 	e = e ? e : bp(b, "# HELP layercast_layer_kbps Per-layer receive (or produce) rate.\n"
 		       "# TYPE layercast_layer_kbps gauge\n");
 	int nl = st->nlayers > 0 ? st->nlayers : 1;

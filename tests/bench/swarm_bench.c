@@ -112,6 +112,44 @@ static double innovative_bytes(const char *j)
 	return sum;
 }
 
+/* Message bytes sent by wire type t (1..WIRE_TYPES), from "sent_by_type". */
+#define WIRE_TYPES 12
+static const char *const type_names[WIRE_TYPES + 1] = {
+	"", "hello", "peers", "have", "pull", "block", "done", "subscribe", "segment", "ping",
+	"pong", "bye", "want",
+};
+
+static void sent_by_type(const char *j, double *out)
+{
+	const char *s = j ? strstr(engine_obj(j), "\"sent_by_type\":{") : NULL;
+	const char *end = s ? strchr(s, '}') : NULL;
+	for (int t = 1; t <= WIRE_TYPES; t++) {
+		out[t] = 0;
+		char k[24];
+		snprintf(k, sizeof k, "\"%s\":", type_names[t]);
+		const char *f = s ? strstr(s, k) : NULL;
+		if (f && f < end)
+			out[t] = strtod(f + strlen(k), NULL);
+	}
+}
+
+/* One process's counters at the window's start or end. */
+struct snap {
+	double innovative, blocks_out, sent[WIRE_TYPES + 1];
+};
+
+static void take_snap(const struct proc *p, bool peer, struct snap *s)
+{
+	char *j = http_get(p->port, "/stats.json");
+	memset(s, 0, sizeof *s);
+	if (j) {
+		s->innovative = peer ? innovative_bytes(j) : 0;
+		s->blocks_out = jnum(j, "blocks_out");
+		sent_by_type(j, s->sent);
+	}
+	free(j);
+}
+
 static bool p_playing(const char *j, void *arg)
 {
 	(void)arg;
@@ -208,23 +246,35 @@ static int run(const struct mode *m, const struct regime *g, int n, struct resul
 	for (int i = 0; i < n && now_s() < warm_end; i++)
 		await_stats(peer[i], p_playing, NULL, warm_end - now_s());
 
-	double b0[MAXN], b1[MAXN];
-	for (int i = 0; i < n; i++) {
-		char *j = http_get(peer[i]->port, "/stats.json");
-		b0[i] = j ? innovative_bytes(j) : 0;
-		free(j);
-	}
+	/* Index 0 the source, i + 1 peer i. */
+	struct snap s0[MAXN + 1], s1[MAXN + 1];
+	for (int i = 0; i <= n; i++)
+		take_snap(i ? peer[i - 1] : src, i > 0, &s0[i]);
 	double t0 = now_s();
 	nap(window_s);
-	for (int i = 0; i < n; i++) {
-		char *j = http_get(peer[i]->port, "/stats.json");
-		b1[i] = j ? innovative_bytes(j) : b0[i];
-		free(j);
-	}
+	for (int i = 0; i <= n; i++)
+		take_snap(i ? peer[i - 1] : src, i > 0, &s1[i]);
 	double win = now_s() - t0;
-	double bytes = 0;
-	for (int i = 0; i < n; i++)
-		bytes += b1[i] - b0[i];
+	double bytes = 0, sent[WIRE_TYPES + 1] = { 0 }, blocks = 0, all = 0;
+	for (int i = 0; i <= n; i++) {
+		bytes += s1[i].innovative - s0[i].innovative;
+		blocks += s1[i].blocks_out - s0[i].blocks_out;
+		for (int t = 1; t <= WIRE_TYPES; t++) {
+			sent[t] += s1[i].sent[t] - s0[i].sent[t];
+			all += s1[i].sent[t] - s0[i].sent[t];
+		}
+	}
+	/* Where the upload went in the window, as shares of the capacity:
+	 * innovative payload (util), the rest of BLOCK (headers, copies that
+	 * added nothing), each other message type, and the rest (WebSocket
+	 * framing, charged 4 bytes a message, and idle upload). */
+	double cap_bytes = supply * 1000 / 8 * win;
+	printf("  upload in the window, %% of capacity: innovative %.1f, block other %.1f",
+	       100 * bytes / cap_bytes, 100 * (sent[5] - bytes) / cap_bytes);
+	for (int t = 1; t <= WIRE_TYPES; t++)
+		if (t != 5 && sent[t] > 0)
+			printf(", %s %.2f", type_names[t], 100 * sent[t] / cap_bytes);
+	printf(", framing+idle %.1f; %.0f blocks\n", 100 * (1 - all / cap_bytes), blocks);
 	r->supply_kbps = supply;
 	r->r_max = fmin(g->src_kbps, supply / n);
 	r->util = bytes * 8 / 1000 / (supply * win);

@@ -55,6 +55,8 @@ void kill_all(void);
 
 /* GET path on 127.0.0.1:port; the body of a 200 answer (free it) or NULL. */
 char *http_get(int port, const char *path);
+/* The engine object of a /stats.json body (or a whole final report). */
+const char *engine_obj(const char *json);
 /* Figures of a /stats.json body or a final report. */
 double jnum(const char *json, const char *key);
 double jlayer(const char *json, int l, const char *key);

@@ -248,6 +248,36 @@ START_TEST(test_two_engines_stream)
 	ck_assert(st->nbr[0].innovative_share > 0.5 && st->nbr[0].innovative_share <= 1.0);
 	ck_assert_int_eq(st->cap, -1);
 	ck_assert_str_eq(st->stream, "layercast");
+	/* What the upload went on, by message type: the peer sent its HELLO
+	 * and SUBSCRIBE, no BLOCK (it has no neighbour to relay to), and the
+	 * source sent BLOCKs; all of it is in bytes_sent. */
+	ck_assert_uint_gt(st->tx_type[WIRE_HELLO], 0);
+	ck_assert_uint_gt(st->tx_type[WIRE_SUBSCRIBE], 0);
+	ck_assert_uint_eq(st->tx_type[WIRE_BLOCK], 0);
+	struct engine_stats *ss = malloc(sizeof *ss);
+	engine_snapshot(src, ss);
+	ck_assert_uint_gt(ss->tx_type[WIRE_BLOCK], ss->bytes_sent / 2);
+	uint64_t by_type = 0;
+	for (int t = 1; t <= WIRE_TYPE_MAX; t++)
+		by_type += ss->tx_type[t];
+	ck_assert_uint_ge(by_type, ss->bytes_sent); /* counted when queued */
+	ck_assert_uint_le(by_type, ss->bytes_sent + 4 * 1024 * 1024);
+	struct lc_buf b;
+	lc_buf_init(&b);
+	ck_assert_int_eq(engine_stats_json(ss, &b), 0);
+	lc_buf_append(&b, "", 1);
+	char want[64];
+	snprintf(want, sizeof want, "\"sent_by_type\":{\"hello\":%llu,",
+		 (unsigned long long)ss->tx_type[WIRE_HELLO]);
+	ck_assert_ptr_nonnull(strstr((char *)b.data, want));
+	lc_buf_reset(&b);
+	ck_assert_int_eq(engine_stats_metrics(ss, &b), 0);
+	lc_buf_append(&b, "", 1);
+	snprintf(want, sizeof want, "layercast_sent_bytes_total{type=\"block\"} %llu",
+		 (unsigned long long)ss->tx_type[WIRE_BLOCK]);
+	ck_assert_ptr_nonnull(strstr((char *)b.data, want));
+	lc_buf_free(&b);
+	free(ss);
 	/* The stream's layers, from the descriptors: sizes grow to the top. */
 	int top = st->nlayers - 1;
 	ck_assert_int_ge(top, 1);
