@@ -74,8 +74,8 @@
  * known_ttl so that gossip in flight does not bring it back (a direct HELLO
  * from it does). A neighbour lost otherwise — link closed without BYE, no
  * message for liveness_timeout (a PING goes after ping_interval without any
- * other message to the neighbour, and for the RTT every 5 intervals on a
- * link with the source, every 20 between other peers), any other BYE
+ * other message to the neighbour, a PONG included, and for the RTT every
+ * 5 s on a link with the source, every 20 s between other peers), any other BYE
  * — is a failure. Joins (a peer becomes a neighbour), leaves and failures
  * are counted in total and per second over the last minute; the link swap
  * of a duplicate is not churn.
@@ -160,7 +160,7 @@ struct swarm_config {
 	uint16_t proto;            /* HELLO.proto sent; 0: WIRE_PROTO */
 	uint16_t proto_min;        /* lowest peer level accepted; 0: 1 */
 	int64_t gossip_interval_us;  /* 0: 2 s; up to 8 x that while quiet */
-	int64_t ping_interval_us;    /* 0: 1 s */
+	int64_t ping_interval_us;    /* 0: 2 s */
 	int64_t liveness_timeout_us; /* 0: 5 s */
 	int64_t backoff_min_us;      /* 0: 250 ms */
 	int64_t backoff_max_us;      /* 0: 8 s */
@@ -235,8 +235,9 @@ int swarm_on_message(struct swarm *sw, uint32_t link, const struct wire_msg *m, 
 void swarm_on_activity(struct swarm *sw, uint32_t link, int64_t now_us);
 /* We sent a neighbour another message (the scheduler's): that proves us
  * alive to it, so a keepalive PING goes only after ping_interval without
- * any (and one every 5 intervals still, for the RTT, on a link to or from
- * the source; every 20 between two other peers). */
+ * any (and one every 5 s still, for the RTT, on a link to or from the
+ * source; every 20 s between two other peers). A PONG we send counts the
+ * same, so a quiet link carries one PING and one PONG per interval. */
 void swarm_on_sent(struct swarm *sw, uint32_t link, int64_t now_us);
 /* The link is gone (or its dial failed). ws_code as received, 1006 if
  * none. Unknown handles are ignored. */
