@@ -104,7 +104,7 @@ struct fwd {
 	uint8_t layer;
 	uint8_t flags;
 	uint16_t k;
-	uint32_t B, len;
+	uint32_t B;
 	uint64_t dests;          /* neighbour slots still to send to */
 	uint8_t *buf;            /* k coefficients then B payload bytes */
 };
@@ -311,12 +311,22 @@ static int sub_level(const struct sched *s)
 	return s->level < 0 ? -1 : s->top;
 }
 
+/* A generation's decoder, from its first block or its descriptor. len is
+ * the true length, from the descriptor (0: not known yet; blocks do not
+ * carry it). */
 static int gen_setup_dec(struct sched *s, struct gen *gn, uint16_t k, uint32_t B, uint32_t len,
 			 int64_t now_us)
 {
-	if (gn->live)
-		return gn->k == k && gn->B == B && gn->len == len ? 0 : LC_EPROTO;
-	int rc = nc_dec_new(&gn->dec, k, B, len);
+	if (len > (uint32_t)k * B)
+		return LC_EPROTO;
+	if (gn->live) {
+		if (gn->k != k || gn->B != B || (len && gn->len && gn->len != len))
+			return LC_EPROTO;
+		if (len)
+			gn->len = len;
+		return 0;
+	}
+	int rc = nc_dec_new(&gn->dec, k, B, (size_t)k * B);
 	if (rc)
 		return rc;
 	if (!s->cfg.coding) {
@@ -625,7 +635,6 @@ static void fwd_push(struct sched *s, const struct wire_block *b, int from)
 	f->flags = b->flags & WIRE_BLOCK_SYSTEMATIC;
 	f->k = b->k;
 	f->B = b->block_size;
-	f->len = b->gen_len;
 	f->dests = dests;
 	f->buf = buf;
 	s->fwd_n++;
@@ -634,9 +643,10 @@ static void fwd_push(struct sched *s, const struct wire_block *b, int from)
 
 /* ---- sending blocks -------------------------------------------------------- */
 
+/* A BLOCK's size with k coefficients in full (a systematic one's is 1). */
 static size_t block_msg_size(uint16_t k, uint32_t B)
 {
-	return WIRE_HDR_LEN + 16 + (size_t)k + B;
+	return WIRE_HDR_LEN + 9 + (size_t)k + B;
 }
 
 static bool has_room(struct sched *s, int n, size_t bytes)
@@ -658,11 +668,10 @@ static int send_block_msg(struct sched *s, int n, const struct wire_block *b)
 }
 
 static int send_block(struct sched *s, int n, uint32_t seg, uint8_t layer, uint8_t flags,
-		      uint16_t k, uint32_t B, uint32_t len, const uint8_t *coef,
-		      const uint8_t *payload)
+		      uint16_t k, uint32_t B, const uint8_t *coef, const uint8_t *payload)
 {
 	struct wire_block b = { .segment = seg, .layer = layer, .flags = flags, .k = k,
-				.block_size = B, .gen_len = len, .coef = coef, .payload = payload };
+				.block_size = B, .coef = coef, .payload = payload };
 	return send_block_msg(s, n, &b);
 }
 
@@ -922,7 +931,7 @@ static bool source_serve_pull(struct sched *s, int level, bool newest, int64_t n
 			return false;
 		struct wire_block b = { .segment = g->num, .layer = (uint8_t)l,
 					.flags = flags | WIRE_BLOCK_FORWARD, .k = gn->k,
-					.block_size = gn->B, .gen_len = gn->len, .coef = coef,
+					.block_size = gn->B, .coef = coef,
 					.payload = payload };
 		unsigned slot = g->num % SCHED_WINDOW;
 		if (nlist) {
@@ -1036,7 +1045,7 @@ static bool source_serve_direct(struct sched *s, int64_t now_us, int mode)
 			if (source_block(s, gn, idx, &coef, &payload, &flags))
 				return false;
 			nb->nf[slot][l]++;
-			send_block(s, best, num, (uint8_t)l, flags, gn->k, gn->B, gn->len, coef, payload);
+			send_block(s, best, num, (uint8_t)l, flags, gn->k, gn->B, coef, payload);
 			s->rr = (unsigned)best + 1;
 			return true;
 		}
@@ -1078,7 +1087,7 @@ static bool peer_serve_forward(struct sched *s)
 	best->dests &= ~(1ULL << best_n);
 	s->rr_fwd = (unsigned)best_n + 1;
 	s->fwd_bytes -= best->B;
-	send_block(s, best_n, best->seg, best->layer, best->flags, best->k, best->B, best->len,
+	send_block(s, best_n, best->seg, best->layer, best->flags, best->k, best->B,
 		   best->buf, best->buf + best->k);
 	fwd_pop_empty(s);
 	return true;
@@ -1160,7 +1169,7 @@ static bool serve_repair_one(struct sched *s, int n)
 			rc = nc_dec_recode(gn->dec, &s->rng, coef, payload);
 		}
 		if (rc >= 0) {
-			send_block(s, n, r->seg, r->layer, flags, gn->k, gn->B, gn->len, coef, payload);
+			send_block(s, n, r->seg, r->layer, flags, gn->k, gn->B, coef, payload);
 			s->st.repairs_served++;
 		}
 		if (r->count)
@@ -1298,8 +1307,10 @@ static void send_done(struct sched *s, const struct seg *g, int l, int64_t now_u
 static void gen_complete(struct sched *s, struct seg *g, int l, int64_t now_us)
 {
 	struct gen *gn = &g->gen[l];
-	gn->data = malloc(gn->len ? gn->len : 1);
-	if (!gn->data || nc_dec_copy(gn->dec, gn->data, gn->len) < 0) {
+	if (!gn->len)
+		return; /* until the descriptor tells the true length */
+	gn->data = malloc((size_t)gn->k * gn->B);
+	if (!gn->data || nc_dec_copy(gn->dec, gn->data, (size_t)gn->k * gn->B) < 0) {
 		free(gn->data);
 		gn->data = NULL;
 		return;
@@ -1310,7 +1321,7 @@ static void gen_complete(struct sched *s, struct seg *g, int l, int64_t now_us)
 		s->st.hash_failures++;
 		free(gn->data);
 		gn->data = NULL;
-		nc_dec_reset(gn->dec, gn->len);
+		nc_dec_reset(gn->dec, (size_t)gn->k * gn->B);
 		if (gn->chunk_have)
 			memset(gn->chunk_have, 0, gn->k);
 		return;
@@ -1342,7 +1353,9 @@ static int on_block(struct sched *s, int n, const struct wire_block *b, int64_t 
 		return 0;
 	}
 	struct gen *gn = &g->gen[b->layer];
-	int rc = gen_setup_dec(s, gn, b->k, b->block_size, b->gen_len, now_us);
+	/* The true length is the descriptor's (0 until it comes). */
+	uint32_t len = g->have_desc && b->layer < g->desc.nlayers ? g->desc.layer[b->layer].size : 0;
+	int rc = gen_setup_dec(s, gn, b->k, b->block_size, len, now_us);
 	if (rc)
 		return rc == LC_EPROTO ? LC_EPROTO : 0;
 	if (b->flags & WIRE_BLOCK_FORWARD && from->is_source)
@@ -1421,16 +1434,23 @@ static int on_segment(struct sched *s, int n, const struct wire_segment *d, int6
 		if (!g->gen[l].live && d->layer[l].size)
 			gen_setup_dec(s, &g->gen[l], d->layer[l].k, d->layer[l].block_size,
 				      d->layer[l].size, now_us);
-	/* Blocks that completed before the descriptor came: check them now. */
+	/* Generations whose blocks came before the descriptor: their true
+	 * length is known now, and one already at full rank completes (and
+	 * is checked against the hash). One whose blocks disagree with the
+	 * descriptor on k or B starts over from the descriptor. */
 	for (int l = 0; l < d->nlayers; l++) {
 		struct gen *gn = &g->gen[l];
-		if (gn->done && gn->data && wire_hash64(gn->data, gn->len) != d->layer[l].hash) {
+		const struct wire_layer_desc *ld = &d->layer[l];
+		if (!gn->live || gn->done || !ld->size)
+			continue;
+		if (gen_setup_dec(s, gn, ld->k, ld->block_size, ld->size, now_us)) {
 			s->st.hash_failures++;
-			gn->done = false;
-			free(gn->data);
-			gn->data = NULL;
-			nc_dec_reset(gn->dec, gn->len);
+			gen_clear(gn);
+			gen_setup_dec(s, gn, ld->k, ld->block_size, ld->size, now_us);
+			continue;
 		}
+		if (nc_dec_complete(gn->dec))
+			gen_complete(s, g, l, now_us);
 	}
 	return 0;
 }

@@ -119,7 +119,7 @@ static int check_pull(const struct wire_pull *p, size_t *body)
 /* A systematic block's coefficients travel as the index of their 1. */
 static size_t coef_len(const struct wire_block *b)
 {
-	return b->flags & WIRE_BLOCK_SYSTEMATIC ? 2 : b->k;
+	return b->flags & WIRE_BLOCK_SYSTEMATIC ? 1 : b->k;
 }
 
 /* Unit vectors without storage: UNITS + WIRE_K_MAX - i, read for k <= WIRE_K_MAX
@@ -156,8 +156,6 @@ static int check_block(const struct wire_block *b, size_t *body)
 		return LC_ERANGE;
 	TRY(check_dests(b));
 	TRY(check_kb(b->k, b->block_size));
-	if (b->gen_len < 1 || (uint64_t)b->gen_len > (uint64_t)b->k * b->block_size)
-		return LC_ERANGE;
 	if (!b->coef || !b->payload)
 		return LC_EINVAL;
 	if (b->flags & WIRE_BLOCK_SYSTEMATIC) {
@@ -169,7 +167,7 @@ static int check_block(const struct wire_block *b, size_t *body)
 		if (ones != 1 || others)
 			return LC_ERANGE;
 	}
-	*body = 16 + coef_len(b) + dests_len(b) + b->block_size;
+	*body = 9 + coef_len(b) + dests_len(b) + b->block_size;
 	return 0;
 }
 
@@ -386,17 +384,20 @@ static int dec_block(struct rd *r, struct wire_block *b)
 	TRY(rd_u32(r, &b->segment));
 	TRY(rd_u8(r, &b->layer));
 	TRY(rd_u8(r, &b->flags));
-	TRY(rd_u16(r, &b->k));
-	TRY(rd_u32(r, &b->block_size));
-	TRY(rd_u32(r, &b->gen_len));
-	/* k and B size what follows: a wild value is a bad field, not a
-	 * short body. */
+	uint16_t bs;
+	uint8_t k1;
+	TRY(rd_u16(r, &bs));
+	TRY(rd_u8(r, &k1));
+	b->block_size = bs;
+	b->k = (uint16_t)(k1 + 1);
+	/* B sizes what follows: a wild value is a bad field, not a short
+	 * body. */
 	TRY(check_kb(b->k, b->block_size));
 	if (b->flags & ~BLOCK_FLAGS)
 		return LC_ERANGE;
 	if (b->flags & WIRE_BLOCK_SYSTEMATIC) {
-		uint16_t i;
-		TRY(rd_u16(r, &i));
+		uint8_t i;
+		TRY(rd_u8(r, &i));
 		if (i >= b->k)
 			return LC_ERANGE;
 		b->coef = UNITS + WIRE_K_MAX - i;
@@ -536,16 +537,15 @@ static void wr_block_head(struct wr *w, const struct wire_block *b)
 	wr_u32(w, b->segment);
 	wr_u8(w, b->layer);
 	wr_u8(w, b->flags);
-	wr_u16(w, b->k);
-	wr_u32(w, b->block_size);
-	wr_u32(w, b->gen_len);
+	wr_u16(w, (uint16_t)b->block_size);
+	wr_u8(w, (uint8_t)(b->k - 1));
 	if (!(b->flags & WIRE_BLOCK_SYSTEMATIC)) {
 		wr_bytes(w, b->coef, b->k);
 	} else {
-		uint16_t i = 0;
+		uint8_t i = 0;
 		while (i + 1 < b->k && !b->coef[i])
 			i++;
-		wr_u16(w, i);
+		wr_u8(w, i);
 	}
 	if (b->flags & WIRE_BLOCK_DESTS) {
 		wr_u8(w, b->ndest);

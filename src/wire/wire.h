@@ -16,9 +16,10 @@
  * Common header (2 bytes)
  *
  *   off size field
- *   0   1    version = 3 (WIRE_VERSION; 2 had an 8-byte header that also
- *                       held the magic "LC" and the body length, 1 sent
- *                       systematic blocks' k coefficients in full)
+ *   0   1    version = 4 (WIRE_VERSION; 3 sent k, B and gen_len in each
+ *                       BLOCK in 10 bytes, 2 had an 8-byte header that
+ *                       also held the magic "LC" and the body length, 1
+ *                       sent systematic blocks' k coefficients in full)
  *   1   1    type (enum wire_type, 1..12)
  *   the whole message (header and body) is at most WIRE_MAX_MSG bytes
  *   (71680 = 70 KiB)
@@ -67,6 +68,10 @@
  *   (8 bytes)
  *
  * BLOCK (5): one coded block of one generation (one layer of one segment).
+ * Every block is on the critical path of the upload, so its header is
+ * short: the generation's true length is in the SEGMENT descriptor alone
+ * (k and B are here too, so that a block can be decoded, checked and
+ * relayed before its descriptor arrives).
  *   0   4    segment
  *   4   1    layer      0..7
  *   5   1    flags      0x01 FORWARD (AQCS: relay it to your neighbours),
@@ -74,16 +79,15 @@
  *                       byte is 1, the others 0), 0x04 DESTS (with
  *                       FORWARD only: relay it to the listed peers alone).
  *                       Other bits 0.
- *   6   2    k          blocks in the generation, 1..256
- *   8   4    B          block size in bytes, 1..65536
- *   12  4    gen_len    true payload length of the generation, 1..k*B
- *   16  c    coef       SYSTEMATIC: c = 2, the index (0..k-1) of the 1;
+ *   6   2    B          block size in bytes, 1..65535
+ *   8   1    k - 1      blocks in the generation, k = 1..256
+ *   9   c    coef       SYSTEMATIC: c = 1, the index (0..k-1) of the 1;
  *                       else c = k, the coefficient vector over GF(2^8)
  *   DESTS only, d = 1 + 8n bytes (else d = 0):
- *   16+c 1   ndest      n, 1..64 (WIRE_DEST_MAX)
+ *   9+c  1   ndest      n, 1..64 (WIRE_DEST_MAX)
  *        8n  dest       peer ids, non-zero, no two alike
- *   16+c+d B payload    the coded block
- *   (exactly 16 + c + d + B bytes: 19..66321)
+ *   9+c+d B  payload    the coded block
+ *   (exactly 9 + c + d + B bytes: 11..66318)
  *
  * DONE (6): the sender has decoded the generation; stop sending it.
  *   0   4    segment
@@ -113,7 +117,7 @@
  *   18  26*nlayers, per layer l = 0..nlayers-1:
  *       4    size       bytes of the layer (its generation), 0..k*B
  *       2    k          1..256
- *       4    B          1..65536
+ *       4    B          1..65535
  *       2    width      pixels, 1..65535
  *       2    height     pixels, 1..65535
  *       4    fps_milli  frames per second * 1000, 1..1000000
@@ -148,8 +152,8 @@
  *   LC_EPROTO    body longer than its fields (trailing bytes)      -> 1002
  *   LC_EVERSION  version byte is not WIRE_VERSION                  -> 1002
  *   LC_ETYPE     unknown type                                      -> 1002
- *   LC_ERANGE    a field out of its range above (k = 0, B > 65536,
- *                gen_len > k*B, layer >= 8, counts above limits, bad
+ *   LC_ERANGE    a field out of its range above (k = 0, B = 0,
+ *                size > k*B, layer >= 8, counts above limits, bad
  *                string bytes, reserved flag bits, ...)            -> 1007
  *   LC_E2BIG     input larger than WIRE_MAX_MSG                    -> 1009
  * The checks run in this order: the header (length, version, type, size);
@@ -166,14 +170,14 @@
 
 #include "core/core.h"
 
-#define WIRE_VERSION 3
+#define WIRE_VERSION 4
 #define WIRE_HDR_LEN 2
 #define WIRE_MAX_MSG (70 * 1024)
 #define WIRE_MAX_BODY (WIRE_MAX_MSG - WIRE_HDR_LEN)
 
 #define WIRE_LAYERS_MAX 8
 #define WIRE_K_MAX 256
-#define WIRE_B_MAX 65536
+#define WIRE_B_MAX 65535
 #define WIRE_HOST_MAX 253
 #define WIRE_STREAM_MAX 64
 #define WIRE_SOFTWARE_MAX 64
@@ -276,7 +280,6 @@ struct wire_block {
 	uint8_t flags;
 	uint16_t k;
 	uint32_t block_size;
-	uint32_t gen_len;
 	const uint8_t *coef;     /* k bytes */
 	const uint8_t *payload;  /* block_size bytes */
 	uint8_t ndest;           /* DESTS: the peers to relay to (else 0) */

@@ -68,27 +68,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (msg.type == WIRE_BLOCK) {
 			/* Zero copy both ways: pointers into the input on decode
-			 * (a systematic block's coefficients are its 2-byte
+			 * (a systematic block's coefficients are its 1-byte
 			 * index: a unit vector with the 1 there; a relay list sits
 			 * before the payload), and the head
 			 * alone encodes the same prefix. */
 			const struct wire_block *b = &msg.u.block;
 			bool sys = b->flags & WIRE_BLOCK_SYSTEMATIC;
-			size_t c = sys ? 2 : b->k;
+			size_t c = sys ? 1 : b->k;
 			size_t d = b->flags & WIRE_BLOCK_DESTS ? 1 + 8 * (size_t)b->ndest : 0;
-			if (b->payload != data + WIRE_HDR_LEN + 16 + c + d)
+			if (b->payload != data + WIRE_HDR_LEN + 9 + c + d)
 				abort();
-			if (!sys && b->coef != data + WIRE_HDR_LEN + 16)
+			if (!sys && b->coef != data + WIRE_HDR_LEN + 9)
 				abort();
 			if (sys) {
-				unsigned idx = (unsigned)data[WIRE_HDR_LEN + 16] << 8 |
-					       data[WIRE_HDR_LEN + 17];
+				unsigned idx = data[WIRE_HDR_LEN + 9];
 				for (unsigned i = 0; i < b->k; i++)
 					if (b->coef[i] != (i == idx))
 						abort();
 			}
 			int h = wire_encode_block_head(b, out, sizeof out);
-			if (h != (int)(WIRE_HDR_LEN + 16 + c + d) || memcmp(out, data, (size_t)h) != 0)
+			if (h != (int)(WIRE_HDR_LEN + 9 + c + d) || memcmp(out, data, (size_t)h) != 0)
 				abort();
 		}
 		return 0;

@@ -106,7 +106,6 @@ static int make_block(uint8_t *buf, size_t cap, unsigned from, uint8_t seq, uint
 	m.u.block.layer = 0;
 	m.u.block.k = 16;
 	m.u.block.block_size = B;
-	m.u.block.gen_len = B;
 	m.u.block.coef = coef;
 	m.u.block.payload = payload;
 	return wire_encode(&m, buf, cap);

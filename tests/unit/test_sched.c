@@ -386,7 +386,7 @@ START_TEST(test_relay_lists)
 	struct wire_msg m = { .type = WIRE_BLOCK };
 	m.u.block = (struct wire_block){ .segment = 1, .layer = 1,
 		.flags = WIRE_BLOCK_FORWARD | WIRE_BLOCK_SYSTEMATIC | WIRE_BLOCK_DESTS, .k = 4,
-		.block_size = sizeof data, .gen_len = 4 * sizeof data, .coef = coef,
+		.block_size = sizeof data, .coef = coef,
 		.payload = data, .ndest = 3, .dest = { 12, 14, 99 } };
 	cap->n = 0;
 	cap->budget = 100;
@@ -431,7 +431,7 @@ START_TEST(test_have_newcomers)
 	coef[0] = 1;
 	struct wire_msg m = { .type = WIRE_BLOCK };
 	m.u.block = (struct wire_block){ .segment = 1, .layer = 0, .flags = WIRE_BLOCK_SYSTEMATIC,
-		.k = 4, .block_size = sizeof data, .gen_len = 4 * sizeof data, .coef = coef,
+		.k = 4, .block_size = sizeof data, .coef = coef,
 		.payload = data };
 	int64_t t = 5000000;
 	ck_assert_int_eq(sched_on_message(p, 100, &m, t, t), 0);
@@ -502,7 +502,7 @@ static void give_blocks(struct sched *p, uint32_t link, uint32_t num, int64_t t)
 		coef[i] = 1;
 		struct wire_msg m = { .type = WIRE_BLOCK };
 		m.u.block = (struct wire_block){ .segment = num, .layer = 0,
-			.flags = WIRE_BLOCK_SYSTEMATIC, .k = 4, .block_size = 512, .gen_len = 2048,
+			.flags = WIRE_BLOCK_SYSTEMATIC, .k = 4, .block_size = 512,
 			.coef = coef, .payload = data };
 		ck_assert_int_eq(sched_on_message(p, link, &m, t, t), 0);
 	}
@@ -515,6 +515,57 @@ static void tick_until(struct sched *p, struct capture *cap, int64_t *t, int64_t
 		sched_tick(p, *t, *t);
 	}
 }
+
+/* Blocks do not carry the generation's true length: a generation whose
+ * blocks all came before its descriptor completes (DONE, played, checked
+ * against the hash) when the descriptor comes; one whose bytes are not the
+ * descriptor's starts over. */
+START_TEST(test_blocks_before_descriptor)
+{
+	struct capture *cap;
+	struct sched *p = open_peer(&cap);
+	int64_t t = 1100000;
+	give_blocks(p, 100, 1, t);
+	struct sched_stats st;
+	sched_get_stats(p, &st);
+	ck_assert_uint_eq(st.layer[0].gens_done, 0);
+	ck_assert_uint_eq(cap->done[100], 0);
+	ck_assert_uint_eq(st.blocks_dup, 0); /* all four kept */
+	give_desc(p, 100, 1, 0, t);
+	sched_get_stats(p, &st);
+	ck_assert_uint_eq(st.layer[0].gens_done, 1);
+	ck_assert_uint_eq(cap->done[100], 1);
+	ck_assert_uint_eq(st.hash_failures, 0);
+	tick_until(p, cap, &t, 3000000);
+	ck_assert_uint_eq(cap->nplay, 1);
+	ck_assert_uint_eq(cap->play_seg[0], 1);
+
+	/* Segment 2's bytes are not what its descriptor hashes. */
+	static const uint8_t ones[512] = { 1 };
+	uint8_t coef[4];
+	for (int i = 0; i < 4; i++) {
+		memset(coef, 0, sizeof coef);
+		coef[i] = 1;
+		struct wire_msg m = { .type = WIRE_BLOCK };
+		m.u.block = (struct wire_block){ .segment = 2, .layer = 0,
+			.flags = WIRE_BLOCK_SYSTEMATIC, .k = 4, .block_size = 512,
+			.coef = coef, .payload = ones };
+		ck_assert_int_eq(sched_on_message(p, 100, &m, t, t), 0);
+	}
+	give_desc(p, 100, 2, 1000000, t);
+	sched_get_stats(p, &st);
+	ck_assert_uint_eq(st.hash_failures, 1);
+	ck_assert_uint_eq(st.layer[0].gens_done, 1);
+	ck_assert_uint_eq(cap->done[100], 1);
+	/* Started over: the right blocks complete it. */
+	give_blocks(p, 100, 2, t);
+	sched_get_stats(p, &st);
+	ck_assert_uint_eq(st.layer[0].gens_done, 2);
+	ck_assert_uint_eq(cap->done[100], 2);
+	sched_free(p);
+	free(cap);
+}
+END_TEST
 
 /* A newcomer commits to its first segment only at that segment's deadline:
  * the segment under way when it joined may complete after the next one
@@ -1051,6 +1102,7 @@ Suite *suite_sched(void)
 	tcase_add_test(tc, test_newcomer_live_descriptors);
 	tcase_add_test(tc, test_have_newcomers);
 	tcase_add_test(tc, test_start_first_deadline);
+	tcase_add_test(tc, test_blocks_before_descriptor);
 	tcase_add_test(tc, test_source_repairs_shortest_first);
 	tcase_add_test(tc, test_newest_base_first);
 	tcase_add_test(tc, test_laggard_lists);

@@ -57,7 +57,7 @@ static bool msg_eq(const struct wire_msg *a, const struct wire_msg *b)
 	case WIRE_BLOCK: {
 		const struct wire_block *x = &a->u.block, *y = &b->u.block;
 		return x->segment == y->segment && x->layer == y->layer && x->flags == y->flags &&
-		       x->k == y->k && x->block_size == y->block_size && x->gen_len == y->gen_len &&
+		       x->k == y->k && x->block_size == y->block_size &&
 		       !memcmp(x->coef, y->coef, x->k) &&
 		       !memcmp(x->payload, y->payload, x->block_size) && x->ndest == y->ndest &&
 		       !memcmp(x->dest, y->dest, x->ndest * sizeof x->dest[0]);
@@ -137,15 +137,15 @@ START_TEST(test_roundtrip)
 		ck_assert_msg(wire_decode(buf, (size_t)len, &msg2) == 0, "sample %u", i);
 		ck_assert_msg(msg_eq(&msg, &msg2), "sample %u differs", i);
 		/* Zero copy: coef and payload point into the input. A systematic
-		 * block's coefficients are its index (2 bytes); a relay list
+		 * block's coefficients are its index (1 byte); a relay list
 		 * (1 + 8n bytes) comes between them and the payload. */
 		if (msg.type == WIRE_BLOCK) {
 			const struct wire_block *b = &msg2.u.block;
-			size_t c = b->flags & WIRE_BLOCK_SYSTEMATIC ? 2 : b->k;
+			size_t c = b->flags & WIRE_BLOCK_SYSTEMATIC ? 1 : b->k;
 			size_t d = b->flags & WIRE_BLOCK_DESTS ? 1 + 8 * (size_t)b->ndest : 0;
 			if (!(b->flags & WIRE_BLOCK_SYSTEMATIC))
-				ck_assert_ptr_eq(b->coef, buf + WIRE_HDR_LEN + 16);
-			ck_assert_ptr_eq(b->payload, buf + WIRE_HDR_LEN + 16 + c + d);
+				ck_assert_ptr_eq(b->coef, buf + WIRE_HDR_LEN + 9);
+			ck_assert_ptr_eq(b->payload, buf + WIRE_HDR_LEN + 9 + c + d);
 		}
 		ck_assert_int_eq(wire_encode(&msg2, buf2, sizeof buf2), len);
 		ck_assert(!memcmp(buf, buf2, (size_t)len));
@@ -160,14 +160,13 @@ END_TEST
 START_TEST(test_block_extremes)
 {
 	size_t n = encode_sample(13);
-	ck_assert_uint_eq(n, WIRE_HDR_LEN + 16 + 256 + 65536);
+	ck_assert_uint_eq(n, WIRE_HDR_LEN + 9 + 256 + 65535);
 	ck_assert_uint_le(n, WIRE_MAX_MSG);
 	ck_assert_int_eq(wire_decode(buf, n, &msg2), 0);
 	ck_assert_uint_eq(msg2.u.block.k, 256);
-	ck_assert_uint_eq(msg2.u.block.block_size, 65536);
-	ck_assert_uint_eq(msg2.u.block.gen_len, 256u * 65536u);
+	ck_assert_uint_eq(msg2.u.block.block_size, 65535);
 	n = encode_sample(12);
-	ck_assert_uint_eq(n, WIRE_HDR_LEN + 16 + 2 + 1); /* systematic: index, payload */
+	ck_assert_uint_eq(n, WIRE_HDR_LEN + 9 + 1 + 1); /* systematic: index, payload */
 }
 END_TEST
 
@@ -175,7 +174,7 @@ END_TEST
 START_TEST(test_golden)
 {
 	static const uint8_t hello[] = {
-		0x03, 0x01,
+		0x04, 0x01,
 		0x00, 0x01,                                     /* proto 1 */
 		0x02,                                           /* role PEER */
 		0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, /* peer id */
@@ -191,10 +190,10 @@ START_TEST(test_golden)
 	ck_assert(!memcmp(buf, hello, n));
 
 	static const uint8_t block[] = {
-		0x03, 0x05,
-		0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x01, /* seg 0, layer 0, SYST, k 1 */
-		0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, /* B 1, gen_len 1 */
-		0x00, 0x00, 0x00,                               /* index 0, payload */
+		0x04, 0x05,
+		0x00, 0x00, 0x00, 0x00, 0x00, 0x02, /* seg 0, layer 0, SYSTEMATIC */
+		0x00, 0x01, 0x00,                   /* B 1, k - 1 = 0 */
+		0x00, 0x00,                         /* index 0, payload */
 	};
 	n = encode_sample(12);
 	ck_assert_uint_eq(n, sizeof block);
@@ -202,14 +201,14 @@ START_TEST(test_golden)
 	ck_assert_uint_eq(buf[n - 1], ws_payload[0]);
 
 	static const uint8_t pong[] = {
-		0x03, 0x0a,
+		0x04, 0x0a,
 		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
 	};
 	n = encode_sample(27);
 	ck_assert_uint_eq(n, sizeof pong);
 	ck_assert(!memcmp(buf, pong, n));
 
-	static const uint8_t sub[] = { 0x03, 0x07, 0xff, 0x03, 0x00 };
+	static const uint8_t sub[] = { 0x04, 0x07, 0xff, 0x03, 0x00 };
 	n = encode_sample(22);
 	ck_assert_uint_eq(n, sizeof sub);
 	ck_assert(!memcmp(buf, sub, n));
@@ -395,60 +394,50 @@ END_TEST
 
 START_TEST(test_bad_fields_block)
 {
-	/* Sample 16: seg 0, layer 4, flags 5, k 6, B 8, gen_len 12, index 16
-	 * (systematic: k = 16, unit at 5), payload 18 (B = 1400). */
+	/* Sample 16: seg 0, layer 4, flags 5, B 6, k - 1 8, index 9
+	 * (systematic: k = 16, unit at 5), payload 10 (B = 1400). */
 	PATCH(16, 4, LC_ERANGE, WIRE_LAYERS_MAX);
 	PATCH(16, 4, LC_ERANGE, 0xff);
 	PATCH(16, 5, LC_ERANGE, 0x08);
 	PATCH(16, 5, LC_ERANGE, 0x80);
 	PATCH(16, 6, LC_ERANGE, 0, 0);
-	PATCH(16, 6, LC_ERANGE, 0x01, 0x01);
-	PATCH(16, 6, LC_ERANGE, 0xff, 0xff);
-	PATCH(16, 8, LC_ERANGE, 0, 0, 0, 0);
-	PATCH(16, 8, LC_ERANGE, 0, 1, 0, 1);
-	PATCH(16, 8, LC_ERANGE, 0xff, 0xff, 0xff, 0xff);
-	PATCH(16, 12, LC_ERANGE, 0, 0, 0, 0);
-	PATCH(16, 12, LC_ERANGE, 0, 0, 0x57, 0x81);  /* 16 * 1400 + 1 */
-	PATCH(16, 12, 0, 0, 0, 0x57, 0x80);          /* 16 * 1400 */
-	PATCH(16, 12, LC_ERANGE, 0xff, 0xff, 0xff, 0xff);
 	/* B that disagrees with the body length. */
-	PATCH(16, 8, LC_ETRUNC, 0, 0, 0x05, 0x79);
-	PATCH(16, 8, LC_EPROTO, 0, 0, 0x05, 0x77);
+	PATCH(16, 6, LC_ETRUNC, 0x05, 0x79);
+	PATCH(16, 6, LC_EPROTO, 0x05, 0x77);
 	/* The unit's index must be below k; k itself does not size a
 	 * systematic block's body. */
-	PATCH(16, 16, LC_ERANGE, 0, 16);
-	PATCH(16, 16, LC_ERANGE, 0xff, 0xff);
-	PATCH(16, 6, LC_ERANGE, 0, 5);
-	PATCH(16, 16, 0, 0, 15);
-	PATCH(16, 16, 0, 0, 0);
-	PATCH(16, 6, 0, 0, 17);
+	PATCH(16, 9, LC_ERANGE, 16);
+	PATCH(16, 9, LC_ERANGE, 0xff);
+	PATCH(16, 8, LC_ERANGE, 4);
+	PATCH(16, 9, 0, 15);
+	PATCH(16, 9, 0, 0);
+	PATCH(16, 8, 0, 5);
+	PATCH(16, 8, 0, 0xff);
 	/* Without the flag the body needs k coefficients. */
 	PATCH(16, 5, LC_ETRUNC, WIRE_BLOCK_FORWARD);
-	/* Sample 17, dense: k = 8, B = 64, coef 16, payload 24. */
-	PATCH(17, 6, LC_ETRUNC, 0, 9);
-	PATCH(17, 6, LC_EPROTO, 0, 7);
-	PATCH(17, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0);
-	/* Sample 13, k = 256, B = 65536: bigger k or B are out of range. */
-	PATCH(13, 6, LC_ERANGE, 0x01, 0x01);
-	PATCH(13, 8, LC_ERANGE, 0x00, 0x01, 0x00, 0x01);
-	PATCH(13, 12, LC_ERANGE, 0x01, 0x00, 0x00, 0x01);
+	/* Sample 17, dense: k = 8, B = 64, coef 9, payload 17. */
+	PATCH(17, 6, LC_ETRUNC, 0, 65);
+	PATCH(17, 6, LC_EPROTO, 0, 63);
+	PATCH(17, 8, LC_ETRUNC, 8);
+	PATCH(17, 8, LC_EPROTO, 6);
+	PATCH(17, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 }
 END_TEST
 
-/* A relay list: sample 35 is systematic with index 16, ndest 18 (3),
- * ids 19, 27 and 35, payload 43 (B = 3). */
+/* A relay list: sample 35 is systematic with index 9, ndest 10 (3),
+ * ids 11, 19 and 27, payload 35 (B = 3). */
 START_TEST(test_bad_fields_dests)
 {
 	PATCH(35, 5, LC_ERANGE, WIRE_BLOCK_SYSTEMATIC | WIRE_BLOCK_DESTS); /* not FORWARD */
 	PATCH(35, 5, LC_EPROTO, WIRE_BLOCK_SYSTEMATIC | WIRE_BLOCK_FORWARD); /* no list read */
-	PATCH(35, 18, LC_ERANGE, 0);
-	PATCH(35, 18, LC_ERANGE, WIRE_DEST_MAX + 1);
-	PATCH(35, 18, LC_ERANGE, 0xff);
-	PATCH(35, 18, LC_EPROTO, 2);
-	PATCH(35, 18, LC_ETRUNC, 4);
-	PATCH(35, 27, LC_ERANGE, 0, 0, 0, 0, 0, 0, 0, 0);
-	PATCH(35, 27, LC_ERANGE, 1, 2, 3, 4, 5, 6, 7, 8); /* the first id again */
-	PATCH(35, 35, 0, 0, 0, 0, 0, 0, 0, 0, 2);
+	PATCH(35, 10, LC_ERANGE, 0);
+	PATCH(35, 10, LC_ERANGE, WIRE_DEST_MAX + 1);
+	PATCH(35, 10, LC_ERANGE, 0xff);
+	PATCH(35, 10, LC_EPROTO, 2);
+	PATCH(35, 10, LC_ETRUNC, 4);
+	PATCH(35, 19, LC_ERANGE, 0, 0, 0, 0, 0, 0, 0, 0);
+	PATCH(35, 19, LC_ERANGE, 1, 2, 3, 4, 5, 6, 7, 8); /* the first id again */
+	PATCH(35, 27, 0, 0, 0, 0, 0, 0, 0, 0, 2);
 	/* The encoder holds the same rules. */
 	ck_assert(wire_sample(35, &msg, unit));
 	msg.u.block.flags &= (uint8_t)~WIRE_BLOCK_DESTS;
@@ -605,7 +594,7 @@ START_TEST(test_encode_invalid)
 	msg.u.block.block_size = WIRE_B_MAX + 1;
 	ck_assert_int_eq(wire_encode(&msg, buf, sizeof buf), LC_ERANGE);
 	wire_sample(16, &msg, unit);
-	msg.u.block.gen_len = 16 * 1400 + 1;
+	msg.u.block.block_size = 0;
 	ck_assert_int_eq(wire_encode(&msg, buf, sizeof buf), LC_ERANGE);
 	wire_sample(16, &msg, unit);
 	msg.u.block.payload = NULL;
@@ -656,8 +645,8 @@ START_TEST(test_block_head)
 		b.payload = NULL;
 		memset(buf2, 0xee, sizeof buf2);
 		int h = wire_encode_block_head(&b, buf2, n);
-		ck_assert_int_eq(h, WIRE_HDR_LEN + 16 +
-					    (b.flags & WIRE_BLOCK_SYSTEMATIC ? 2 : b.k) +
+		ck_assert_int_eq(h, WIRE_HDR_LEN + 9 +
+					    (b.flags & WIRE_BLOCK_SYSTEMATIC ? 1 : b.k) +
 					    (b.flags & WIRE_BLOCK_DESTS ? 1 + 8 * b.ndest : 0));
 		memcpy(buf2 + h, msg.u.block.payload, b.block_size);
 		ck_assert(!memcmp(buf, buf2, n));
@@ -774,8 +763,6 @@ START_TEST(test_random_roundtrip)
 			if (!(msg.u.block.flags & WIRE_BLOCK_SYSTEMATIC)) {
 				msg.u.block.k = (uint16_t)(1 + lc_rng_below(&rng, WIRE_K_MAX));
 				msg.u.block.block_size = 1 + lc_rng_below(&rng, 2000);
-				msg.u.block.gen_len = 1 + lc_rng_below(&rng,
-					(uint32_t)msg.u.block.k * msg.u.block.block_size);
 			}
 			break;
 		case WIRE_HAVE:

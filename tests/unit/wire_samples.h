@@ -138,30 +138,28 @@ static bool wire_sample(unsigned i, struct wire_msg *m, uint8_t *coef_unit)
 		memset(coef_unit, 0, WIRE_K_MAX);
 		coef_unit[0] = 1;
 		m->u.block = (struct wire_block){ .segment = 0, .layer = 0,
-			.flags = WIRE_BLOCK_SYSTEMATIC, .k = 1, .block_size = 1,
-			.gen_len = 1, .coef = coef_unit, .payload = ws_payload };
+			.flags = WIRE_BLOCK_SYSTEMATIC, .k = 1, .block_size = 1, .coef = coef_unit, .payload = ws_payload };
 		return true;
-	case 13: /* BLOCK, k = 256, B = 65536, the largest message */
+	case 13: /* BLOCK, k = 256, B = 65535, the largest message */
 		m->type = WIRE_BLOCK;
 		m->u.block = (struct wire_block){ .segment = UINT32_MAX,
 			.layer = WIRE_LAYERS_MAX - 1, .flags = WIRE_BLOCK_FORWARD,
 			.k = WIRE_K_MAX, .block_size = WIRE_B_MAX,
-			.gen_len = (uint32_t)WIRE_K_MAX * WIRE_B_MAX,
 			.coef = ws_coef, .payload = ws_payload };
 		return true;
 	case 14: /* BLOCK, k = 256, B = 1 */
 		m->type = WIRE_BLOCK;
 		m->u.block = (struct wire_block){ .segment = 7, .layer = 1,
-			.k = WIRE_K_MAX, .block_size = 1, .gen_len = 200,
+			.k = WIRE_K_MAX, .block_size = 1,
 			.coef = ws_coef, .payload = ws_payload };
 		return true;
-	case 15: /* BLOCK, k = 1, B = 65536, systematic + forward */
+	case 15: /* BLOCK, k = 1, B = 65535, systematic + forward */
 		m->type = WIRE_BLOCK;
 		memset(coef_unit, 0, WIRE_K_MAX);
 		coef_unit[0] = 1;
 		m->u.block = (struct wire_block){ .segment = 9, .layer = 2,
 			.flags = WIRE_BLOCK_FORWARD | WIRE_BLOCK_SYSTEMATIC,
-			.k = 1, .block_size = WIRE_B_MAX, .gen_len = WIRE_B_MAX,
+			.k = 1, .block_size = WIRE_B_MAX,
 			.coef = coef_unit, .payload = ws_payload };
 		return true;
 	case 16: /* BLOCK, typical: k = 16, B = 1400, systematic block 5 */
@@ -169,13 +167,12 @@ static bool wire_sample(unsigned i, struct wire_msg *m, uint8_t *coef_unit)
 		memset(coef_unit, 0, WIRE_K_MAX);
 		coef_unit[5] = 1;
 		m->u.block = (struct wire_block){ .segment = 123456, .layer = 3,
-			.flags = WIRE_BLOCK_SYSTEMATIC, .k = 16, .block_size = 1400,
-			.gen_len = 20000, .coef = coef_unit, .payload = ws_payload };
+			.flags = WIRE_BLOCK_SYSTEMATIC, .k = 16, .block_size = 1400, .coef = coef_unit, .payload = ws_payload };
 		return true;
 	case 17: /* BLOCK, typical dense: k = 8, B = 64 */
 		m->type = WIRE_BLOCK;
 		m->u.block = (struct wire_block){ .segment = 5, .layer = 0,
-			.k = 8, .block_size = 64, .gen_len = 500,
+			.k = 8, .block_size = 64,
 			.coef = ws_coef, .payload = ws_payload };
 		return true;
 	case 18:
@@ -283,7 +280,7 @@ static bool wire_sample(unsigned i, struct wire_msg *m, uint8_t *coef_unit)
 		coef_unit[2] = 1;
 		m->u.block = (struct wire_block){ .segment = 41, .layer = 0,
 			.flags = WIRE_BLOCK_FORWARD | WIRE_BLOCK_SYSTEMATIC | WIRE_BLOCK_DESTS,
-			.k = 4, .block_size = 3, .gen_len = 10, .coef = coef_unit,
+			.k = 4, .block_size = 3, .coef = coef_unit,
 			.payload = ws_payload, .ndest = 3,
 			.dest = { 0x0102030405060708ull, 1, UINT64_MAX } };
 		return true;
@@ -291,7 +288,7 @@ static bool wire_sample(unsigned i, struct wire_msg *m, uint8_t *coef_unit)
 		m->type = WIRE_BLOCK;
 		m->u.block = (struct wire_block){ .segment = 5, .layer = 2,
 			.flags = WIRE_BLOCK_FORWARD | WIRE_BLOCK_DESTS, .k = 8,
-			.block_size = 64, .gen_len = 500, .coef = ws_coef,
+			.block_size = 64, .coef = ws_coef,
 			.payload = ws_payload, .ndest = WIRE_DEST_MAX };
 		for (unsigned j = 0; j < WIRE_DEST_MAX; j++)
 			m->u.block.dest[j] = 1000 + j;
