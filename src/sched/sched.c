@@ -27,7 +27,7 @@
 #define LIST_LAYER_MIN 1        /* relay lists for this layer and up; the base layer
 				 * goes only to relays that reach all in time */
 #define EARLY_REPAIR_MAX 3      /* blocks per early repair request (a peer yet to start) */
-#define DONE_FANOUT 12          /* neighbours told of a decoded generation, besides the
+#define DONE_FANOUT 8          /* neighbours told of a decoded generation, besides the
 				 * source, those asked to repair it and newcomers */
 #define LIST_BOUND_US 600000    /* a listed relay sends its copies within this */
 /* A list names fewer than all of a relay's neighbours. */

@@ -60,7 +60,7 @@
  *    chunks and a repair names the missing chunks (WANT).
  *  - DONE stops the senders of a decoded generation. It goes to the source,
  *    to the neighbours asked to repair it, to those linked in the last 3 s
- *    (they start up), and to 12 others drawn with odds in proportion to
+ *    (they start up), and to 8 others drawn with odds in proportion to
  *    their upload (the relays with the most copies under way, the
  *    likeliest repair servers); to every neighbour it cost a 50 kbit/s
  *    peer a tenth of its upload at n = 30. HAVE tells the ranks held, once,

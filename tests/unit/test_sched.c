@@ -846,7 +846,7 @@ END_TEST
 
 /* DONE goes to the source, to the neighbours asked to repair the
  * generation, to neighbours linked in the last 3 s (they start up and ask
- * done ones for repairs at once) and to DONE_FANOUT (12) others drawn by
+ * done ones for repairs at once) and to DONE_FANOUT (8) others drawn by
  * upload, not to every neighbour: at n = 30 that was a tenth of a 50
  * kbit/s peer's upload. */
 START_TEST(test_done_fanout)
@@ -885,7 +885,7 @@ START_TEST(test_done_fanout)
 				slow += i <= 9 ? cap->done[i] : 0;
 			}
 		}
-		ck_assert_uint_eq(told, 12);
+		ck_assert_uint_eq(told, 8);
 		others += told;
 	}
 	/* The 9 slow ones hold 6 % of the upload. */
