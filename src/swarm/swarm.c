@@ -99,6 +99,7 @@ struct swarm {
 	int64_t boot_next_us;
 	int64_t gossip_next_us;
 	int64_t gossip_iv_us;     /* the gossip interval now (see gossip_reset) */
+	unsigned gossip_heard;    /* PEERS heard this interval that taught nothing */
 	int64_t expire_next_us;
 	int64_t fill_next_us;     /* earliest time fill() may dial again */
 	bool need_fill;           /* a link went away since the last fill() */
@@ -381,11 +382,15 @@ static struct slink *link_other(const struct swarm *sw, const struct slink *l)
  * the membership is quiet, and is back to gossip_interval_us, with the next
  * PEERS within one interval, when it changes (a peer learned, a neighbour
  * linked or lost). In a quiet full mesh of 30, a PEERS of 29 entries every
- * 2 s was 5 % of the upload of a 50 kbit/s peer.
+ * 2 s was 5 % of the upload of a 50 kbit/s peer. As in Trickle, a peer
+ * that heard a PEERS in the interval that taught it nothing (redundancy
+ * constant 1) sends none at the interval's end: the neighbours are
+ * consistent already. The tracker always sends its samples.
  */
 static void gossip_reset(struct swarm *sw, int64_t now)
 {
 	int64_t gi = sw->cfg.gossip_interval_us;
+	sw->gossip_heard = 0;
 	if (sw->gossip_iv_us <= gi)
 		return;
 	sw->gossip_iv_us = gi;
@@ -1119,6 +1124,7 @@ static void on_peers(struct swarm *sw, const struct slink *from, const struct wi
 	sw->st.peers_received++;
 	/* A tracker that is not the source names the source first. */
 	bool hint = (from->role & WIRE_ROLE_TRACKER) && !(from->role & WIRE_ROLE_SOURCE);
+	bool learned = false;
 	for (unsigned i = 0; i < p->count; i++) {
 		const struct wire_peer *e = &p->peer[i];
 		if (e->peer_id == sw->cfg.self_id || tombstoned(sw, e->peer_id, now))
@@ -1129,6 +1135,7 @@ static void on_peers(struct swarm *sw, const struct slink *from, const struct wi
 			if (!k)
 				continue;
 			gossip_reset(sw, now);
+			learned = true;
 		}
 		k->heard_us = now;
 		if (i == 0 && hint && !k->tried)
@@ -1138,6 +1145,8 @@ static void on_peers(struct swarm *sw, const struct slink *from, const struct wi
 			copy_str(k->host, sizeof k->host, e->host);
 		}
 	}
+	if (!learned)
+		sw->gossip_heard++;
 	fill(sw, now);
 }
 
@@ -1394,6 +1403,10 @@ void swarm_tick(struct swarm *sw, int64_t now)
 				     (int64_t)lc_rng_below(&sw->rng, (uint32_t)(gi / 5 < UINT32_MAX ? gi / 5 + 1 : UINT32_MAX));
 		if (gi < c->gossip_interval_us * GOSSIP_GROWTH)
 			sw->gossip_iv_us = 2 * gi;
+		bool suppress = sw->gossip_heard > 0 && !is_tracker(sw);
+		sw->gossip_heard = 0;
+		if (suppress)
+			sw->st.peers_suppressed++;
 		/* Round robin: the neighbour that heard from us longest ago, so
 		 * that each gets PEERS every (neighbours x interval), and a new
 		 * one (never sent to) first. */
@@ -1403,7 +1416,7 @@ void swarm_tick(struct swarm *sw, int64_t now)
 			if (l->state == SWARM_LINK_NEIGHBOUR && (!to || l->peers_sent_us < to->peers_sent_us))
 				to = l;
 		}
-		if (to)
+		if (to && !suppress)
 			send_peers(sw, to, now);
 	}
 	if (now >= sw->expire_next_us) {

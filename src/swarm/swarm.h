@@ -63,8 +63,10 @@
  * every interval one neighbour gets a PEERS, round robin (the one that had
  * none for longest, so a new neighbour first). The interval is
  * gossip_interval while the membership changes (a peer learned, a neighbour
- * linked or lost) and doubles after each PEERS while it is quiet, up to 8
- * times that (Trickle, RFC 6206). A tracker sends
+ * linked or lost) and doubles after each round while it is quiet, up to 8
+ * times that (Trickle, RFC 6206); a peer that heard a PEERS in the interval
+ * that taught it nothing sends none (Trickle's suppression, redundancy
+ * constant 1; not the tracker). A tracker sends
  * a random sample of the live peers it knows; any other peer sends its
  * neighbours, so that a dead peer stops being gossiped within the liveness
  * timeout and rumours cannot keep it alive.
@@ -196,6 +198,7 @@ struct swarm_stats {
 	uint64_t refused_other;    /* other refusals sent (stream, version, self, protocol) */
 	uint64_t duplicates;       /* links closed as duplicates */
 	uint64_t peers_sent, peers_received; /* PEERS messages */
+	uint64_t peers_suppressed; /* gossip rounds without PEERS (one heard taught nothing) */
 	uint64_t timeouts;         /* links closed for silence */
 	uint64_t rewired;          /* neighbours given up for a newcomer (either side) */
 	uint64_t explored;         /* exploration dials (see the top) */

@@ -513,6 +513,52 @@ START_TEST(gossip_trickle)
 }
 END_TEST
 
+/* Trickle's suppression: a peer that hears, each interval, a PEERS that
+ * teaches it nothing sends none of its own; one that teaches it a peer
+ * brings its own gossip back at once. */
+START_TEST(gossip_suppressed)
+{
+	struct rec r = { 0 };
+	struct swarm_ops ops = rec_ops(&r);
+	struct swarm_config cfg = { .self_id = 0x100, .role = WIRE_ROLE_PEER, .stream = "s",
+				    .port = 7000, .seed = 3 };
+	r.next_handle = 100; /* dials get handles clear of links 1 and 2 */
+	struct swarm *sw;
+	ck_assert_int_eq(swarm_new(&cfg, &ops, &sw), 0);
+	ck_assert_int_eq(swarm_join(sw, 0), 0);
+	link_neighbour(sw, 1, 0x200, WIRE_ROLE_PEER, 0);
+	link_neighbour(sw, 2, 0x300, WIRE_ROLE_PEER, 0);
+	struct wire_msg m = { .type = WIRE_PEERS };
+	m.u.peers.count = 1;
+	m.u.peers.peer[0] = (struct wire_peer){ .peer_id = 0x300, .port = 7300 };
+	snprintf(m.u.peers.peer[0].host, sizeof m.u.peers.peer[0].host, "10.0.0.3");
+	uint64_t quiet = 0, learned = 0;
+	for (int64_t t = 0; t <= 70 * SEC; t += 10 * MS) {
+		swarm_on_activity(sw, 1, t);
+		swarm_on_activity(sw, 2, t);
+		/* What the neighbour on link 1 gossips, each second: what we
+		 * know; at 60 s, a peer we did not know. */
+		if (t % SEC == 0 && t < 60 * SEC)
+			ck_assert_int_eq(swarm_on_message(sw, 1, &m, t), 0);
+		if (t == 60 * SEC) {
+			m.u.peers.peer[0] = (struct wire_peer){ .peer_id = 0x500, .port = 7500 };
+			snprintf(m.u.peers.peer[0].host, sizeof m.u.peers.peer[0].host, "10.0.0.5");
+			ck_assert_int_eq(swarm_on_message(sw, 1, &m, t), 0);
+		}
+		swarm_tick(sw, t);
+		if (t == 60 * SEC - 10 * MS)
+			quiet = peers_sent(sw, t);
+	}
+	learned = peers_sent(sw, 70 * SEC) - quiet;
+	struct swarm_stats st;
+	swarm_get_stats(sw, 70 * SEC, &st);
+	ck_assert_uint_eq(quiet, 0);
+	ck_assert_uint_ge(st.peers_suppressed, 4); /* intervals of 2, 4, 8, 16 s ... */
+	ck_assert_uint_ge(learned, 2);             /* back to 2 s, and nothing heard */
+	swarm_free(sw);
+}
+END_TEST
+
 /* ======================================================================
  * The in-memory network.
  * ==================================================================== */
@@ -1574,6 +1620,7 @@ Suite *suite_swarm(void)
 	tcase_add_test(tc, rtt_samples_by_role);
 	tcase_add_test(tc, refusals_direct);
 	tcase_add_test(tc, gossip_trickle);
+	tcase_add_test(tc, gossip_suppressed);
 	tcase_add_test(tc, peers_on_accept);
 	tcase_add_test(tc, known_expiry);
 	suite_add_tcase(s, tc);
