@@ -275,6 +275,12 @@ static int run(const struct mode *m, const struct regime *g, int n, struct resul
 		if (t != 5 && sent[t] > 0)
 			printf(", %s %.2f", type_names[t], 100 * sent[t] / cap_bytes);
 	printf(", framing+idle %.1f; %.0f blocks\n", 100 * (1 - all / cap_bytes), blocks);
+	double sb = s1[0].blocks_out - s0[0].blocks_out, sbytes = 0;
+	for (int t = 1; t <= WIRE_TYPES; t++)
+		sbytes += s1[0].sent[t] - s0[0].sent[t];
+	printf("  source in the window: %.1f %% of the capacity, %.0f blocks of %.0f bytes on "
+	       "average\n", 100 * sbytes / cap_bytes, sb,
+	       sb > 0 ? (s1[0].sent[5] - s0[0].sent[5]) / sb : 0);
 	r->supply_kbps = supply;
 	r->r_max = fmin(g->src_kbps, supply / n);
 	r->util = bytes * 8 / 1000 / (supply * win);
