@@ -184,6 +184,7 @@ END_TEST
  * lists) in order; and what it played. */
 struct capture {
 	unsigned budget; /* messages the links take from now on */
+	size_t room;     /* bytes each link takes (0: 1 MiB while budget lasts) */
 	unsigned n;
 	uint32_t link[512];
 	struct wire_block b[512];
@@ -224,7 +225,8 @@ static int cap_send(void *ctx, uint32_t link, const struct wire_msg *m)
 static size_t cap_room(void *ctx, uint32_t link)
 {
 	(void)link;
-	return ((struct capture *)ctx)->budget ? 1 << 20 : 0;
+	const struct capture *c = ctx;
+	return !c->budget ? 0 : c->room ? c->room : 1 << 20;
 }
 
 static void cap_play(void *ctx, const struct sched_play *p)
@@ -563,6 +565,53 @@ START_TEST(test_blocks_before_descriptor)
 	ck_assert_uint_eq(st.layer[0].gens_done, 2);
 	ck_assert_uint_eq(cap->done[100], 2);
 	sched_free(p);
+	free(cap);
+}
+END_TEST
+
+/* The source sends a block no pull asked for (a direct block) only where
+ * the queue has room for another after it, so that a pull's answer never
+ * waits behind a queue full of them; a pull is answered with room for one. */
+START_TEST(test_direct_leaves_room)
+{
+	struct capture *cap = calloc(1, sizeof *cap);
+	struct sched *src = open_source(cap);
+	for (uint32_t i = 1; i <= 3; i++) {
+		ck_assert_int_eq(sched_nbr_up(src, i, false, 350, 100 + i, 0), 0);
+		subscribe(src, i, 0, 0);
+	}
+	static uint8_t l0[10000];
+	const uint8_t *payload[1] = { l0 };
+	struct wire_segment d = { .segment = 1, .nlayers = 1, .duration_us = 1000000 };
+	d.layer[0].size = sizeof l0;
+	int64_t t = 100000;
+	ck_assert_int_eq(sched_add_segment(src, &d, payload, t), 0);
+	/* A systematic block's message, and what room the source asks of a
+	 * queue for one (its coefficients counted in full). */
+	size_t block = WIRE_HDR_LEN + 9 + 1 + d.layer[0].block_size;
+	size_t est = WIRE_HDR_LEN + 9 + d.layer[0].k + d.layer[0].block_size;
+	cap->budget = 8;
+	cap->room = 2 * est - 1;
+	sched_tick(src, t, t);
+	sched_pump(src, t);
+	ck_assert_uint_eq(cap->n, 0);
+	cap->room = 2 * est;
+	sched_pump(src, t);
+	ck_assert_uint_ge(cap->n, 1);
+	ck_assert(!(cap->b[0].flags & WIRE_BLOCK_FORWARD));
+	ck_assert_uint_eq(cap->b[0].block_size + WIRE_HDR_LEN + 9 + 1, block);
+	/* With room for one block only, a pull is answered all the same. */
+	cap->n = 0;
+	cap->budget = 8;
+	cap->room = est;
+	struct wire_msg pull = { .type = WIRE_PULL };
+	pull.u.pull = (struct wire_pull){ .segment = 1, .layer = 0, .count = 1 };
+	ck_assert_int_eq(sched_on_message(src, 2, &pull, t, t), 0);
+	sched_pump(src, t);
+	ck_assert_uint_ge(cap->n, 1);
+	ck_assert_uint_eq(cap->link[0], 2);
+	ck_assert(cap->b[0].flags & WIRE_BLOCK_FORWARD);
+	sched_free(src);
 	free(cap);
 }
 END_TEST
@@ -1103,6 +1152,7 @@ Suite *suite_sched(void)
 	tcase_add_test(tc, test_have_newcomers);
 	tcase_add_test(tc, test_start_first_deadline);
 	tcase_add_test(tc, test_blocks_before_descriptor);
+	tcase_add_test(tc, test_direct_leaves_room);
 	tcase_add_test(tc, test_source_repairs_shortest_first);
 	tcase_add_test(tc, test_newest_base_first);
 	tcase_add_test(tc, test_laggard_lists);
