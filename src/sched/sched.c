@@ -613,7 +613,7 @@ static void fwd_push(struct sched *s, const struct wire_block *b, int from)
 			/* The source's list (it counted the block for them). */
 			bool listed = false;
 			for (unsigned i = 0; i < b->ndest && !listed; i++)
-				listed = nb->peer_id && b->dest[i] == nb->peer_id;
+				listed = nb->peer_id && b->dest[i] == wire_dest_tag(nb->peer_id);
 			if (!listed)
 				continue;
 		} else if (nb->level < b->layer) {
@@ -941,7 +941,12 @@ static bool source_serve_pull(struct sched *s, int level, bool newest, int64_t n
 				struct nbr *d = &s->nbr[list[j]];
 				nbr_have_slot(d, g->num);
 				d->nl[slot][l]++;
-				b.dest[b.ndest++] = d->peer_id;
+				uint32_t tag = wire_dest_tag(d->peer_id);
+				bool dup = false;
+				for (unsigned t = 0; t < b.ndest && !dup; t++)
+					dup = b.dest[t] == tag;
+				if (!dup)
+					b.dest[b.ndest++] = tag;
 			}
 			nbr_have_slot(&s->nbr[n], g->num);
 			s->nbr[n].nl[slot][l]++;

@@ -126,8 +126,8 @@ static size_t coef_len(const struct wire_block *b)
  * bytes, is 1 at i and 0 elsewhere. */
 static const uint8_t UNITS[2 * WIRE_K_MAX] = { [WIRE_K_MAX] = 1 };
 
-/* A relay list: with FORWARD only, 1..WIRE_DEST_MAX ids, non-zero, no two
- * alike; without DESTS, empty. */
+/* A relay list: with FORWARD only, 1..WIRE_DEST_MAX tags, no two alike;
+ * without DESTS, empty. */
 static int check_dests(const struct wire_block *b)
 {
 	if (!(b->flags & WIRE_BLOCK_DESTS))
@@ -135,8 +135,6 @@ static int check_dests(const struct wire_block *b)
 	if (!(b->flags & WIRE_BLOCK_FORWARD) || b->ndest < 1 || b->ndest > WIRE_DEST_MAX)
 		return LC_ERANGE;
 	for (unsigned i = 0; i < b->ndest; i++) {
-		if (!b->dest[i])
-			return LC_ERANGE;
 		for (unsigned j = 0; j < i; j++)
 			if (b->dest[j] == b->dest[i])
 				return LC_ERANGE;
@@ -146,7 +144,7 @@ static int check_dests(const struct wire_block *b)
 
 static size_t dests_len(const struct wire_block *b)
 {
-	return b->flags & WIRE_BLOCK_DESTS ? 1 + 8 * (size_t)b->ndest : 0;
+	return b->flags & WIRE_BLOCK_DESTS ? 1 + 4 * (size_t)b->ndest : 0;
 }
 
 static int check_block(const struct wire_block *b, size_t *body)
@@ -410,7 +408,7 @@ static int dec_block(struct rd *r, struct wire_block *b)
 		if (b->ndest < 1 || b->ndest > WIRE_DEST_MAX)
 			return LC_ERANGE; /* n sizes what follows */
 		for (unsigned i = 0; i < b->ndest; i++)
-			TRY(rd_u64(r, &b->dest[i]));
+			TRY(rd_u32(r, &b->dest[i]));
 	}
 	TRY(rd_bytes(r, b->block_size, &b->payload));
 	return 0;
@@ -550,7 +548,7 @@ static void wr_block_head(struct wr *w, const struct wire_block *b)
 	if (b->flags & WIRE_BLOCK_DESTS) {
 		wr_u8(w, b->ndest);
 		for (unsigned i = 0; i < b->ndest; i++)
-			wr_u64(w, b->dest[i]);
+			wr_u32(w, b->dest[i]);
 	}
 }
 

@@ -17,7 +17,8 @@
  *
  *   off size field
  *   0   1    version = 4 (WIRE_VERSION; 3 sent k, B and gen_len in each
- *                       BLOCK in 10 bytes, 2 had an 8-byte header that
+ *                       BLOCK in 10 bytes and named relay list peers by
+ *                       their 8-byte ids, 2 had an 8-byte header that
  *                       also held the magic "LC" and the body length, 1
  *                       sent systematic blocks' k coefficients in full)
  *   1   1    type (enum wire_type, 1..12)
@@ -83,11 +84,13 @@
  *   8   1    k - 1      blocks in the generation, k = 1..256
  *   9   c    coef       SYSTEMATIC: c = 1, the index (0..k-1) of the 1;
  *                       else c = k, the coefficient vector over GF(2^8)
- *   DESTS only, d = 1 + 8n bytes (else d = 0):
+ *   DESTS only, d = 1 + 4n bytes (else d = 0):
  *   9+c  1   ndest      n, 1..64 (WIRE_DEST_MAX)
- *        8n  dest       peer ids, non-zero, no two alike
+ *        4n  dest       peer tags: the low 32 bits of each listed peer's
+ *                       id (wire_dest_tag), no two alike; a relay sends to
+ *                       the neighbours whose tag is listed
  *   9+c+d B  payload    the coded block
- *   (exactly 9 + c + d + B bytes: 11..66318)
+ *   (exactly 9 + c + d + B bytes: 11..66062)
  *
  * DONE (6): the sender has decoded the generation; stop sending it.
  *   0   4    segment
@@ -272,6 +275,10 @@ struct wire_pull {
 	uint16_t count;
 };
 
+/* A peer's tag in a BLOCK's relay list: the low 32 bits of its id. Two
+ * neighbours alike in these (odds about n^2 / 2^33) both get the copy. */
+static inline uint32_t wire_dest_tag(uint64_t peer_id) { return (uint32_t)peer_id; }
+
 /* coef and payload point into the decoded buffer (or, to encode, into the
  * caller's memory); they are not copied by wire_decode. */
 struct wire_block {
@@ -283,7 +290,7 @@ struct wire_block {
 	const uint8_t *coef;     /* k bytes */
 	const uint8_t *payload;  /* block_size bytes */
 	uint8_t ndest;           /* DESTS: the peers to relay to (else 0) */
-	uint64_t dest[WIRE_DEST_MAX];
+	uint32_t dest[WIRE_DEST_MAX]; /* their tags (wire_dest_tag) */
 };
 
 struct wire_done {

@@ -359,9 +359,10 @@ START_TEST(test_relay_lists)
 	int64_t t = 1000000;
 	struct wire_segment d;
 	struct sched *src = list_source(&cap, 50, 0, t, 1, &d);
-	/* The slow relay reaches 50 kbit/s * 0.6 s / (a block of 2 + 16 + 2 + B
-	 * bytes) of its 29 neighbours. */
-	unsigned reach = (unsigned)(50 * 600000ull / 8000 / (20 + d.layer[1].block_size));
+	/* The slow relay reaches 50 kbit/s * 0.6 s / (a block of 2 + 9 + k + B
+	 * bytes, its coefficients counted in full) of its 29 neighbours. */
+	unsigned reach = (unsigned)(50 * 600000ull / 8000 /
+				    (WIRE_HDR_LEN + 9 + d.layer[1].k + d.layer[1].block_size));
 	ck_assert_uint_lt(reach, 29);
 	ck_assert_uint_ge(reach, 1);
 	ck_assert_uint_ge(listed_blocks(cap, 1, reach), 1);
@@ -377,10 +378,12 @@ START_TEST(test_relay_lists)
 	ck_assert(base);
 	sched_free(src);
 
-	/* A relay: the source on link 100, peers 11..15 on links 1..5. */
+	/* A relay: the source on link 100, peers 11..15 on links 1..5, and on
+	 * link 6 a peer whose id has the low 32 bits of 12's (its tag). */
 	struct sched *rel = peer_with_source(cap, 50);
-	for (uint32_t i = 1; i <= 5; i++) {
-		ck_assert_int_eq(sched_nbr_up(rel, i, false, 350, 10 + i, 0), 0);
+	for (uint32_t i = 1; i <= 6; i++) {
+		uint64_t id = i == 6 ? (1ULL << 32) | 12 : 10 + i;
+		ck_assert_int_eq(sched_nbr_up(rel, i, false, 350, id, 0), 0);
 		subscribe(rel, i, 2, 0);
 	}
 	static uint8_t coef[WIRE_K_MAX], data[512];
@@ -394,14 +397,15 @@ START_TEST(test_relay_lists)
 	cap->budget = 100;
 	ck_assert_int_eq(sched_on_message(rel, 100, &m, t, t), 0);
 	sched_pump(rel, t);
-	unsigned to[6] = { 0 };
+	unsigned to[7] = { 0 };
 	for (unsigned i = 0; i < cap->n; i++) {
-		ck_assert_uint_le(cap->link[i], 5);
+		ck_assert_uint_le(cap->link[i], 6);
 		ck_assert_uint_eq(cap->b[i].flags, WIRE_BLOCK_SYSTEMATIC);
 		ck_assert_uint_eq(cap->b[i].ndest, 0);
 		to[cap->link[i]]++;
 	}
 	ck_assert_uint_eq(to[2] + to[4], 2);
+	ck_assert_uint_eq(to[6], 1); /* tags alike: it gets the copy too */
 	ck_assert_uint_eq(to[1] + to[3] + to[5], 0);
 	/* Without a list: to every subscribed neighbour. */
 	m.u.block.flags &= (uint8_t)~WIRE_BLOCK_DESTS;
@@ -412,7 +416,7 @@ START_TEST(test_relay_lists)
 	cap->budget = 100;
 	ck_assert_int_eq(sched_on_message(rel, 100, &m, t, t), 0);
 	sched_pump(rel, t);
-	ck_assert_uint_eq(cap->n, 5);
+	ck_assert_uint_eq(cap->n, 6);
 	sched_free(rel);
 	free(cap);
 }

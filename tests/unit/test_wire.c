@@ -142,7 +142,7 @@ START_TEST(test_roundtrip)
 		if (msg.type == WIRE_BLOCK) {
 			const struct wire_block *b = &msg2.u.block;
 			size_t c = b->flags & WIRE_BLOCK_SYSTEMATIC ? 1 : b->k;
-			size_t d = b->flags & WIRE_BLOCK_DESTS ? 1 + 8 * (size_t)b->ndest : 0;
+			size_t d = b->flags & WIRE_BLOCK_DESTS ? 1 + 4 * (size_t)b->ndest : 0;
 			if (!(b->flags & WIRE_BLOCK_SYSTEMATIC))
 				ck_assert_ptr_eq(b->coef, buf + WIRE_HDR_LEN + 9);
 			ck_assert_ptr_eq(b->payload, buf + WIRE_HDR_LEN + 9 + c + d);
@@ -425,7 +425,7 @@ START_TEST(test_bad_fields_block)
 END_TEST
 
 /* A relay list: sample 35 is systematic with index 9, ndest 10 (3),
- * ids 11, 19 and 27, payload 35 (B = 3). */
+ * tags 11, 15 and 19 (0x05060708, 0, 0xffffffff), payload 23 (B = 3). */
 START_TEST(test_bad_fields_dests)
 {
 	PATCH(35, 5, LC_ERANGE, WIRE_BLOCK_SYSTEMATIC | WIRE_BLOCK_DESTS); /* not FORWARD */
@@ -435,9 +435,9 @@ START_TEST(test_bad_fields_dests)
 	PATCH(35, 10, LC_ERANGE, 0xff);
 	PATCH(35, 10, LC_EPROTO, 2);
 	PATCH(35, 10, LC_ETRUNC, 4);
-	PATCH(35, 19, LC_ERANGE, 0, 0, 0, 0, 0, 0, 0, 0);
-	PATCH(35, 19, LC_ERANGE, 1, 2, 3, 4, 5, 6, 7, 8); /* the first id again */
-	PATCH(35, 27, 0, 0, 0, 0, 0, 0, 0, 0, 2);
+	PATCH(35, 15, LC_ERANGE, 5, 6, 7, 8); /* the first tag again */
+	PATCH(35, 19, LC_ERANGE, 0, 0, 0, 0); /* the second again */
+	PATCH(35, 19, 0, 0, 0, 0, 2);
 	/* The encoder holds the same rules. */
 	ck_assert(wire_sample(35, &msg, unit));
 	msg.u.block.flags &= (uint8_t)~WIRE_BLOCK_DESTS;
@@ -647,7 +647,7 @@ START_TEST(test_block_head)
 		int h = wire_encode_block_head(&b, buf2, n);
 		ck_assert_int_eq(h, WIRE_HDR_LEN + 9 +
 					    (b.flags & WIRE_BLOCK_SYSTEMATIC ? 1 : b.k) +
-					    (b.flags & WIRE_BLOCK_DESTS ? 1 + 8 * b.ndest : 0));
+					    (b.flags & WIRE_BLOCK_DESTS ? 1 + 4 * b.ndest : 0));
 		memcpy(buf2 + h, msg.u.block.payload, b.block_size);
 		ck_assert(!memcmp(buf, buf2, n));
 		ck_assert_int_eq(wire_encode_block_head(&b, buf2, n - 1), LC_EFULL);

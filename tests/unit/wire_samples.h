@@ -282,7 +282,7 @@ static bool wire_sample(unsigned i, struct wire_msg *m, uint8_t *coef_unit)
 			.flags = WIRE_BLOCK_FORWARD | WIRE_BLOCK_SYSTEMATIC | WIRE_BLOCK_DESTS,
 			.k = 4, .block_size = 3, .coef = coef_unit,
 			.payload = ws_payload, .ndest = 3,
-			.dest = { 0x0102030405060708ull, 1, UINT64_MAX } };
+			.dest = { 0x05060708u, 0, UINT32_MAX } };
 		return true;
 	case 36: /* BLOCK, dense, forward to the most listed peers */
 		m->type = WIRE_BLOCK;
