@@ -205,15 +205,6 @@ void engine_refresh_stats(struct engine *e)
 
 /* ---- JSON ------------------------------------------------------------------- */
 
-/* The wire type's name in lower case ("block"), for JSON keys and labels. */
-static void type_key(char *out, size_t cap, int type)
-{
-	snprintf(out, cap, "%s", wire_type_name(type));
-	for (char *c = out; *c; c++)
-		if (*c >= 'A' && *c <= 'Z')
-			*c = (char)(*c - 'A' + 'a');
-}
-
 static int bp(struct lc_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int bp(struct lc_buf *b, const char *fmt, ...)
 {
@@ -277,8 +268,8 @@ int engine_stats_json(const struct engine_stats *st, struct lc_buf *b)
 	if (!e)
 		e = bp(b, "\"sent_by_type\":{");
 	for (int t = 1; t <= WIRE_TYPE_MAX && !e; t++) {
-		char name[16];
-		type_key(name, sizeof name, t);
+		char name[WIRE_TYPE_KEY_MAX];
+		wire_type_key(t, name);
 		e = bp(b, "%s\"%s\":%llu", t > 1 ? "," : "", name,
 		       (unsigned long long)st->tx_type[t]);
 	}
@@ -370,8 +361,8 @@ int engine_stats_metrics(const struct engine_stats *st, struct lc_buf *b)
 	e = e ? e : bp(b, "# HELP layercast_sent_bytes_total Message bytes sent, by message type.\n"
 		       "# TYPE layercast_sent_bytes_total counter\n");
 	for (int t = 1; t <= WIRE_TYPE_MAX && !e; t++) {
-		char name[16];
-		type_key(name, sizeof name, t);
+		char name[WIRE_TYPE_KEY_MAX];
+		wire_type_key(t, name);
 		e = bp(b, "layercast_sent_bytes_total{type=\"%s\"} %llu\n", name,
 		       (unsigned long long)st->tx_type[t]);
 	}

@@ -646,7 +646,7 @@ static void fwd_push(struct sched *s, const struct wire_block *b, int from)
 /* A BLOCK's size with k coefficients in full (a systematic one's is 1). */
 static size_t block_msg_size(uint16_t k, uint32_t B)
 {
-	return WIRE_HDR_LEN + 9 + (size_t)k + B;
+	return WIRE_HDR_LEN + WIRE_BLOCK_HEAD + (size_t)k + B;
 }
 
 static bool has_room(struct sched *s, int n, size_t bytes)
@@ -1327,8 +1327,8 @@ static void gen_complete(struct sched *s, struct seg *g, int l, int64_t now_us)
 		gn->data = NULL;
 		return;
 	}
-	if (g->have_desc && l < g->desc.nlayers &&
-	    wire_hash64(gn->data, gn->len) != g->desc.layer[l].hash) {
+	/* len came from the descriptor, and so does the hash. */
+	if (wire_hash64(gn->data, gn->len) != g->desc.layer[l].hash) {
 		/* Corrupt (a lying or broken sender): start the generation over. */
 		s->st.hash_failures++;
 		free(gn->data);
@@ -1441,28 +1441,26 @@ static int on_segment(struct sched *s, int n, const struct wire_segment *d, int6
 		relay_desc(s, g);
 	/* Set the subscribed layers up from the descriptor, so that a
 	 * generation of which no block ever arrives (its forwarders left
-	 * before relaying) is still repaired before its deadline. */
-	for (int l = 0; l < d->nlayers && l <= s->level; l++)
-		if (!g->gen[l].live && d->layer[l].size)
-			gen_setup_dec(s, &g->gen[l], d->layer[l].k, d->layer[l].block_size,
-				      d->layer[l].size, now_us);
-	/* Generations whose blocks came before the descriptor: their true
-	 * length is known now, and one already at full rank completes (and
-	 * is checked against the hash). One whose blocks disagree with the
-	 * descriptor on k or B starts over from the descriptor. */
+	 * before relaying) is still repaired before its deadline. One whose
+	 * blocks came before the descriptor learns its true length now, and
+	 * completes if at full rank (checked against the hash); one whose
+	 * blocks disagree with the descriptor on k or B starts over from it. */
 	for (int l = 0; l < d->nlayers; l++) {
 		struct gen *gn = &g->gen[l];
 		const struct wire_layer_desc *ld = &d->layer[l];
-		if (!gn->live || gn->done || !ld->size)
+		if (!ld->size || gn->done || (!gn->live && l > s->level))
 			continue;
-		if (gen_setup_dec(s, gn, ld->k, ld->block_size, ld->size, now_us)) {
+		bool had_blocks = gn->live;
+		int rc = gen_setup_dec(s, gn, ld->k, ld->block_size, ld->size, now_us);
+		if (!had_blocks)
+			continue;
+		if (rc) {
 			s->st.hash_failures++;
 			gen_clear(gn);
 			gen_setup_dec(s, gn, ld->k, ld->block_size, ld->size, now_us);
-			continue;
-		}
-		if (nc_dec_complete(gn->dec))
+		} else if (nc_dec_complete(gn->dec)) {
 			gen_complete(s, g, l, now_us);
+		}
 	}
 	return 0;
 }

@@ -165,7 +165,7 @@ static int check_block(const struct wire_block *b, size_t *body)
 		if (ones != 1 || others)
 			return LC_ERANGE;
 	}
-	*body = 9 + coef_len(b) + dests_len(b) + b->block_size;
+	*body = WIRE_BLOCK_HEAD + coef_len(b) + dests_len(b) + b->block_size;
 	return 0;
 }
 
@@ -728,6 +728,15 @@ const char *wire_type_name(int type)
 	if (type < 1 || type > WIRE_TYPE_MAX)
 		return "?";
 	return names[type];
+}
+
+void wire_type_key(int type, char *out)
+{
+	const char *n = wire_type_name(type);
+	size_t i = 0;
+	for (; n[i] && i + 1 < WIRE_TYPE_KEY_MAX; i++)
+		out[i] = n[i] >= 'A' && n[i] <= 'Z' ? (char)(n[i] - 'A' + 'a') : n[i];
+	out[i] = '\0';
 }
 
 uint64_t wire_hash64(const void *data, size_t len)

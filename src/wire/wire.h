@@ -175,6 +175,7 @@
 
 #define WIRE_VERSION 4
 #define WIRE_HDR_LEN 2
+#define WIRE_BLOCK_HEAD 9 /* BLOCK body bytes before the coefficients */
 #define WIRE_MAX_MSG (70 * 1024)
 #define WIRE_MAX_BODY (WIRE_MAX_MSG - WIRE_HDR_LEN)
 
@@ -406,6 +407,10 @@ int wire_close_code(int err);
 
 /* "HELLO", "PEERS", ...; "?" for an unknown type. */
 const char *wire_type_name(int type);
+/* The same in lower case ("hello"), into out (WIRE_TYPE_KEY_MAX bytes):
+ * the key in /stats.json's sent_by_type, the label in /metrics. */
+#define WIRE_TYPE_KEY_MAX 16
+void wire_type_key(int type, char *out);
 
 /* FNV-1a 64-bit hash, the SEGMENT layer hash. */
 uint64_t wire_hash64(const void *data, size_t len);

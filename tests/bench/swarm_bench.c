@@ -43,6 +43,7 @@
 #include <sys/wait.h>
 
 #include "procs.h"
+#include "wire/wire.h"
 
 #define MAXN 40
 
@@ -112,21 +113,23 @@ static double innovative_bytes(const char *j)
 	return sum;
 }
 
-/* Message bytes sent by wire type t (1..WIRE_TYPES), from "sent_by_type". */
-#define WIRE_TYPES 12
-static const char *const type_names[WIRE_TYPES + 1] = {
-	"", "hello", "peers", "have", "pull", "block", "done", "subscribe", "segment", "ping",
-	"pong", "bye", "want",
-};
+/* The key of wire type t in "sent_by_type". */
+static const char *type_key(int t)
+{
+	static char key[WIRE_TYPE_KEY_MAX];
+	wire_type_key(t, key);
+	return key;
+}
 
+/* Message bytes sent by wire type t (1..WIRE_TYPE_MAX), from "sent_by_type". */
 static void sent_by_type(const char *j, double *out)
 {
 	const char *s = j ? strstr(engine_obj(j), "\"sent_by_type\":{") : NULL;
 	const char *end = s ? strchr(s, '}') : NULL;
-	for (int t = 1; t <= WIRE_TYPES; t++) {
+	for (int t = 1; t <= WIRE_TYPE_MAX; t++) {
 		out[t] = 0;
 		char k[24];
-		snprintf(k, sizeof k, "\"%s\":", type_names[t]);
+		snprintf(k, sizeof k, "\"%s\":", type_key(t));
 		const char *f = s ? strstr(s, k) : NULL;
 		if (f && f < end)
 			out[t] = strtod(f + strlen(k), NULL);
@@ -135,7 +138,7 @@ static void sent_by_type(const char *j, double *out)
 
 /* One process's counters at the window's start or end. */
 struct snap {
-	double innovative, blocks_out, sent[WIRE_TYPES + 1];
+	double innovative, blocks_out, sent[WIRE_TYPE_MAX + 1];
 };
 
 static void take_snap(const struct proc *p, bool peer, struct snap *s)
@@ -255,11 +258,11 @@ static int run(const struct mode *m, const struct regime *g, int n, struct resul
 	for (int i = 0; i <= n; i++)
 		take_snap(i ? peer[i - 1] : src, i > 0, &s1[i]);
 	double win = now_s() - t0;
-	double bytes = 0, sent[WIRE_TYPES + 1] = { 0 }, blocks = 0, all = 0;
+	double bytes = 0, sent[WIRE_TYPE_MAX + 1] = { 0 }, blocks = 0, all = 0;
 	for (int i = 0; i <= n; i++) {
 		bytes += s1[i].innovative - s0[i].innovative;
 		blocks += s1[i].blocks_out - s0[i].blocks_out;
-		for (int t = 1; t <= WIRE_TYPES; t++) {
+		for (int t = 1; t <= WIRE_TYPE_MAX; t++) {
 			sent[t] += s1[i].sent[t] - s0[i].sent[t];
 			all += s1[i].sent[t] - s0[i].sent[t];
 		}
@@ -270,17 +273,17 @@ static int run(const struct mode *m, const struct regime *g, int n, struct resul
 	 * framing, charged 4 bytes a message, and idle upload). */
 	double cap_bytes = supply * 1000 / 8 * win;
 	printf("  upload in the window, %% of capacity: innovative %.1f, block other %.1f",
-	       100 * bytes / cap_bytes, 100 * (sent[5] - bytes) / cap_bytes);
-	for (int t = 1; t <= WIRE_TYPES; t++)
-		if (t != 5 && sent[t] > 0)
-			printf(", %s %.2f", type_names[t], 100 * sent[t] / cap_bytes);
+	       100 * bytes / cap_bytes, 100 * (sent[WIRE_BLOCK] - bytes) / cap_bytes);
+	for (int t = 1; t <= WIRE_TYPE_MAX; t++)
+		if (t != WIRE_BLOCK && sent[t] > 0)
+			printf(", %s %.2f", type_key(t), 100 * sent[t] / cap_bytes);
 	printf(", framing+idle %.1f; %.0f blocks\n", 100 * (1 - all / cap_bytes), blocks);
 	double sb = s1[0].blocks_out - s0[0].blocks_out, sbytes = 0;
-	for (int t = 1; t <= WIRE_TYPES; t++)
+	for (int t = 1; t <= WIRE_TYPE_MAX; t++)
 		sbytes += s1[0].sent[t] - s0[0].sent[t];
 	printf("  source in the window: %.1f %% of the capacity, %.0f blocks of %.0f bytes on "
 	       "average\n", 100 * sbytes / cap_bytes, sb,
-	       sb > 0 ? (s1[0].sent[5] - s0[0].sent[5]) / sb : 0);
+	       sb > 0 ? (s1[0].sent[WIRE_BLOCK] - s0[0].sent[WIRE_BLOCK]) / sb : 0);
 	r->supply_kbps = supply;
 	r->r_max = fmin(g->src_kbps, supply / n);
 	r->util = bytes * 8 / 1000 / (supply * win);

@@ -76,18 +76,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			bool sys = b->flags & WIRE_BLOCK_SYSTEMATIC;
 			size_t c = sys ? 1 : b->k;
 			size_t d = b->flags & WIRE_BLOCK_DESTS ? 1 + 4 * (size_t)b->ndest : 0;
-			if (b->payload != data + WIRE_HDR_LEN + 9 + c + d)
+			if (b->payload != data + WIRE_HDR_LEN + WIRE_BLOCK_HEAD + c + d)
 				abort();
-			if (!sys && b->coef != data + WIRE_HDR_LEN + 9)
+			if (!sys && b->coef != data + WIRE_HDR_LEN + WIRE_BLOCK_HEAD)
 				abort();
 			if (sys) {
-				unsigned idx = data[WIRE_HDR_LEN + 9];
+				unsigned idx = data[WIRE_HDR_LEN + WIRE_BLOCK_HEAD];
 				for (unsigned i = 0; i < b->k; i++)
 					if (b->coef[i] != (i == idx))
 						abort();
 			}
 			int h = wire_encode_block_head(b, out, sizeof out);
-			if (h != (int)(WIRE_HDR_LEN + 9 + c + d) || memcmp(out, data, (size_t)h) != 0)
+			if (h != (int)(WIRE_HDR_LEN + WIRE_BLOCK_HEAD + c + d) || memcmp(out, data, (size_t)h) != 0)
 				abort();
 		}
 		return 0;

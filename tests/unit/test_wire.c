@@ -144,8 +144,8 @@ START_TEST(test_roundtrip)
 			size_t c = b->flags & WIRE_BLOCK_SYSTEMATIC ? 1 : b->k;
 			size_t d = b->flags & WIRE_BLOCK_DESTS ? 1 + 4 * (size_t)b->ndest : 0;
 			if (!(b->flags & WIRE_BLOCK_SYSTEMATIC))
-				ck_assert_ptr_eq(b->coef, buf + WIRE_HDR_LEN + 9);
-			ck_assert_ptr_eq(b->payload, buf + WIRE_HDR_LEN + 9 + c + d);
+				ck_assert_ptr_eq(b->coef, buf + WIRE_HDR_LEN + WIRE_BLOCK_HEAD);
+			ck_assert_ptr_eq(b->payload, buf + WIRE_HDR_LEN + WIRE_BLOCK_HEAD + c + d);
 		}
 		ck_assert_int_eq(wire_encode(&msg2, buf2, sizeof buf2), len);
 		ck_assert(!memcmp(buf, buf2, (size_t)len));
@@ -160,13 +160,13 @@ END_TEST
 START_TEST(test_block_extremes)
 {
 	size_t n = encode_sample(13);
-	ck_assert_uint_eq(n, WIRE_HDR_LEN + 9 + 256 + 65535);
+	ck_assert_uint_eq(n, WIRE_HDR_LEN + WIRE_BLOCK_HEAD + 256 + 65535);
 	ck_assert_uint_le(n, WIRE_MAX_MSG);
 	ck_assert_int_eq(wire_decode(buf, n, &msg2), 0);
 	ck_assert_uint_eq(msg2.u.block.k, 256);
 	ck_assert_uint_eq(msg2.u.block.block_size, 65535);
 	n = encode_sample(12);
-	ck_assert_uint_eq(n, WIRE_HDR_LEN + 9 + 1 + 1); /* systematic: index, payload */
+	ck_assert_uint_eq(n, WIRE_HDR_LEN + WIRE_BLOCK_HEAD + 1 + 1); /* systematic: index, payload */
 }
 END_TEST
 
@@ -645,7 +645,7 @@ START_TEST(test_block_head)
 		b.payload = NULL;
 		memset(buf2, 0xee, sizeof buf2);
 		int h = wire_encode_block_head(&b, buf2, n);
-		ck_assert_int_eq(h, WIRE_HDR_LEN + 9 +
+		ck_assert_int_eq(h, WIRE_HDR_LEN + WIRE_BLOCK_HEAD +
 					    (b.flags & WIRE_BLOCK_SYSTEMATIC ? 1 : b.k) +
 					    (b.flags & WIRE_BLOCK_DESTS ? 1 + 4 * b.ndest : 0));
 		memcpy(buf2 + h, msg.u.block.payload, b.block_size);
@@ -682,6 +682,11 @@ START_TEST(test_helpers)
 	ck_assert_str_eq(wire_type_name(0), "?");
 	ck_assert_str_eq(wire_type_name(WIRE_TYPE_MAX + 1), "?");
 	ck_assert_str_eq(wire_type_name(-1), "?");
+	char key[WIRE_TYPE_KEY_MAX];
+	wire_type_key(WIRE_SUBSCRIBE, key);
+	ck_assert_str_eq(key, "subscribe");
+	wire_type_key(0, key);
+	ck_assert_str_eq(key, "?");
 	for (int t = 1; t <= WIRE_TYPE_MAX; t++)
 		ck_assert_str_ne(wire_type_name(t), "?");
 	/* FNV-1a 64 reference values. */
