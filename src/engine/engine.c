@@ -25,6 +25,7 @@
 #define CLOSE_WAIT_US 500000
 #define QUIT_WAIT_US 700000
 #define LINK_CAP_BYTES (64 * 1024)
+#define COALESCE_MAX 4096 /* bytes of queued messages written as one WebSocket message */
 
 static char *dupstr(const char *s) { return s ? strdup(s) : NULL; }
 
@@ -390,28 +391,19 @@ static void on_open(struct net_link *nl, bool dialled, void *arg)
 	}
 }
 
-static int on_message(struct net_link *nl, const uint8_t *data, size_t len, void *arg)
+/* One peer message of a WebSocket message. */
+static int on_wire_msg(struct engine *e, struct elink *el, const struct wire_msg *m,
+		       const uint8_t *data, size_t len)
 {
-	struct engine *e = arg;
-	struct elink *el = link_user(nl);
-	if (!el || el->dead)
-		return 0;
-	struct wire_msg m;
-	int rc = wire_decode(data, len, &m);
-	if (rc) {
-		e->decode_errors++;
-		LC_WARN(MOD, "link %u (%s): bad message: %s", el->id, el->host, lc_strerror(rc));
-		return wire_close_code(rc);
-	}
 	int64_t now = lc_now_us();
-	switch (m.type) {
+	switch (m->type) {
 	case WIRE_HELLO:
 	case WIRE_PEERS:
 	case WIRE_PING:
 	case WIRE_PONG:
 	case WIRE_BYE:
-		swarm_on_message(e->sw, el->id, &m, now);
-		if (m.type == WIRE_PONG && el->nbr) {
+		swarm_on_message(e->sw, el->id, m, now);
+		if (m->type == WIRE_PONG && el->nbr) {
 			struct swarm_nbr n;
 			if (!swarm_link_get(e->sw, el->id, &n) && n.srtt_us > 0)
 				sched_nbr_rtt(e->sc, el->id, n.srtt_us);
@@ -423,14 +415,41 @@ static int on_message(struct net_link *nl, const uint8_t *data, size_t len, void
 			early_hold(el, data, len);
 			break;
 		}
-		if (sched_on_message(e->sc, el->id, &m, now, lc_wall_us()) < 0) {
+		if (sched_on_message(e->sc, el->id, m, now, lc_wall_us()) < 0) {
 			LC_WARN(MOD, "link %u (%s): %s breaks the protocol", el->id, el->host,
-				wire_type_name(m.type));
+				wire_type_name(m->type));
 			return NET_CLOSE_PROTOCOL;
 		}
 		sched_pump(e->sc, now);
 		break;
 	}
+	return 0;
+}
+
+/* A WebSocket message: one or more peer messages back to back. */
+static int on_message(struct net_link *nl, const uint8_t *data, size_t len, void *arg)
+{
+	struct engine *e = arg;
+	struct elink *el = link_user(nl);
+	do {
+		if (!el || el->dead)
+			return 0;
+		struct wire_msg m;
+		size_t used;
+		int rc = wire_decode_next(data, len, &m, &used);
+		if (rc) {
+			e->decode_errors++;
+			LC_WARN(MOD, "link %u (%s): bad message: %s", el->id, el->host,
+				lc_strerror(rc));
+			return wire_close_code(rc);
+		}
+		rc = on_wire_msg(e, el, &m, data, used);
+		if (rc)
+			return rc;
+		data += used;
+		len -= used;
+		el = link_user(nl);
+	} while (len);
 	return 0;
 }
 
@@ -718,6 +737,15 @@ static int engine_init(struct engine *e, char *err, size_t errlen)
 		.sendq_bytes = 1024 * 1024,
 		.upload_kbps = c->up_kbps,
 		.download_kbps = c->enforce_download ? c->down_kbps : 0,
+		/* The swarm's PING/PONG keeps links alive and measures the RTT,
+		 * only on links that are otherwise quiet; net's pings would add
+		 * two frames a second on every link. Net's idle timeout stays as
+		 * a backstop behind the swarm's liveness (5 s). */
+		.no_ping = true,
+		.idle_timeout_s = 15,
+		/* Messages waiting on a link go out together: a DONE or a PULL
+		 * behind a block shares its frame header. */
+		.coalesce_max = COALESCE_MAX,
 		.arg = e,
 		.on_open = on_open,
 		.on_message = on_message,

@@ -32,7 +32,15 @@
 
 #define MOD "net"
 #define TICK_S 0.1
-#define WS_HDR_EST 4 /* frame header bytes charged to the upload bucket */
+
+/* The frame header lws writes before a payload of len bytes (RFC 6455
+ * 5.2): 2 bytes, 2 more for 126..65535, 8 more above; a client's frames
+ * also carry a 4-byte masking key. The upload bucket is charged for it. */
+static size_t ws_frame_hdr(size_t len, bool client)
+{
+	size_t h = len < 126 ? 2 : len <= 0xffff ? 4 : 10;
+	return client ? h + 4 : h;
+}
 
 struct msg {
 	struct msg *next;
@@ -125,6 +133,7 @@ struct net {
 	struct lc_timer *tick, *pacer, *shutdown_timer, *destroy_timer, *rx_timer;
 	struct lc_rng rng;
 	struct net_stats st;
+	uint8_t *cbuf;           /* LWS_PRE + coalesce_max: messages written as one */
 	char **origins;
 	bool shutting, down, freeing;
 };
@@ -646,6 +655,9 @@ static int on_writable(struct net_link *l, struct lws *wsi)
 		uint8_t buf[LWS_PRE + 8];
 		lc_put_be64(buf + LWS_PRE, (uint64_t)now);
 		l->ping_due = false;
+		if (n->tb.rate)
+			lc_tb_charge(&n->tb, 8 + ws_frame_hdr(8, l->dialled), now);
+		n->st.frame_bytes += ws_frame_hdr(8, l->dialled) + 8;
 		if (lws_write(wsi, buf + LWS_PRE, 8, LWS_WRITE_PING) < 8)
 			return -1;
 		if (l->qhead)
@@ -655,6 +667,15 @@ static int on_writable(struct net_link *l, struct lws *wsi)
 	struct msg *m = l->qhead;
 	if (l->waiting_tokens)
 		return 0;
+	/* The messages that go in this WebSocket message: the head, and
+	 * those behind it while they fit in coalesce_max. */
+	size_t len = m ? m->len : 0;
+	unsigned cnt = 1;
+	for (struct msg *x = m ? m->next : NULL;
+	     x && n->cbuf && len + x->len <= n->cfg.coalesce_max; x = x->next) {
+		len += x->len;
+		cnt++;
+	}
 	if (!m) {
 		if (n->turn == l) { /* nothing to write after all: pass the turn */
 			n->turn = NULL;
@@ -678,7 +699,7 @@ static int on_writable(struct net_link *l, struct lws *wsi)
 			}
 			return 0;
 		}
-		lc_tb_charge(&n->tb, m->len + WS_HDR_EST, now);
+		lc_tb_charge(&n->tb, len + ws_frame_hdr(len, l->dialled), now);
 		if (n->turn == l)
 			n->turn = NULL;
 		if (n->line_head) {
@@ -690,20 +711,34 @@ static int on_writable(struct net_link *l, struct lws *wsi)
 				pacer_arm(n, true);
 		}
 	}
-	int w = lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_BINARY);
-	if (w < (int)m->len)
+	uint8_t *out = m->buf + LWS_PRE;
+	if (cnt > 1) {
+		size_t off = 0;
+		for (struct msg *x = m; off < len; x = x->next) {
+			memcpy(n->cbuf + LWS_PRE + off, x->buf + LWS_PRE, x->len);
+			off += x->len;
+		}
+		out = n->cbuf + LWS_PRE;
+	}
+	int w = lws_write(wsi, out, len, LWS_WRITE_BINARY);
+	if (w < (int)len)
 		return -1;
-	l->qhead = m->next;
+	for (unsigned i = 0; i < cnt; i++) {
+		m = l->qhead;
+		l->qhead = m->next;
+		l->qbytes -= m->len;
+		l->qmsgs--;
+		free(m);
+	}
 	if (!l->qhead)
 		l->qtail = NULL;
-	l->qbytes -= m->len;
-	l->qmsgs--;
-	l->msgs_sent++;
-	l->bytes_sent += m->len;
-	n->st.msgs_sent++;
-	n->st.bytes_sent += m->len;
-	lc_rate_add(&l->tx_rate, m->len, now);
-	free(m);
+	l->msgs_sent += cnt;
+	l->bytes_sent += len;
+	n->st.msgs_sent += cnt;
+	n->st.frames_sent++;
+	n->st.bytes_sent += len;
+	n->st.frame_bytes += ws_frame_hdr(len, l->dialled) + len;
+	lc_rate_add(&l->tx_rate, len, now);
 	if (l->qhead)
 		link_wake(l);
 	if (l->want_drain && l->qbytes <= n->cfg.sendq_bytes / 2) {
@@ -826,13 +861,15 @@ static void stats_json(struct net *n, struct lc_buf *b, int *err)
 	int e = bprintf(b, "{\"net\":{\"port\":%d,\"links_open\":%u,\"links_dialled\":%u,"
 			"\"links_accepted\":%u,\"links_opened\":%llu,\"links_closed\":%llu,"
 			"\"bytes_sent\":%llu,\"bytes_received\":%llu,\"msgs_sent\":%llu,"
-			"\"msgs_received\":%llu,\"sendq_full\":%llu,\"dial_attempts\":%llu,"
+			"\"msgs_received\":%llu,\"frames_sent\":%llu,\"frame_bytes\":%llu,"
+			"\"sendq_full\":%llu,\"dial_attempts\":%llu,"
 			"\"dial_failures\":%llu,\"http_requests\":%llu,\"upload_kbps\":%u,"
 			"\"refused\":{",
 			n->port, s->links_open, s->links_dialled, s->links_accepted,
 			(unsigned long long)s->links_opened, (unsigned long long)s->links_closed,
 			(unsigned long long)s->bytes_sent, (unsigned long long)s->bytes_received,
 			(unsigned long long)s->msgs_sent, (unsigned long long)s->msgs_received,
+			(unsigned long long)s->frames_sent, (unsigned long long)s->frame_bytes,
 			(unsigned long long)s->sendq_full, (unsigned long long)s->dial_attempts,
 			(unsigned long long)s->dial_failures, (unsigned long long)s->http_requests,
 			n->upload_kbps);
@@ -901,8 +938,12 @@ static void metrics_text(struct net *n, struct lc_buf *b, int *err)
 		{ "bytes_received_total", "Message payload bytes received.",
 		  offsetof(struct net_stats, bytes_received) },
 		{ "messages_sent_total", "Messages sent.", offsetof(struct net_stats, msgs_sent) },
-		{ "messages_received_total", "Messages received.",
+		{ "messages_received_total", "WebSocket messages received.",
 		  offsetof(struct net_stats, msgs_received) },
+		{ "frames_sent_total", "WebSocket messages written (several messages may share one).",
+		  offsetof(struct net_stats, frames_sent) },
+		{ "wire_bytes_sent_total", "All bytes written to links: messages, frame headers, pings.",
+		  offsetof(struct net_stats, frame_bytes) },
 		{ "sendq_full_total", "Sends refused because a link's queue was full.",
 		  offsetof(struct net_stats, sendq_full) },
 		{ "dial_attempts_total", "Outgoing connection attempts.",
@@ -1299,7 +1340,8 @@ static void tick_cb(struct lc_timer *t, void *arg)
 			n->st.refused[NET_REF_TIMEOUT]++;
 			link_finish(l, NET_CLOSE_ABNORMAL, "timeout");
 			lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
-		} else if (l->wsi && !l->closing && now - l->last_ping_us >= ping_us) {
+		} else if (l->wsi && !l->closing && !n->cfg.no_ping &&
+			   now - l->last_ping_us >= ping_us) {
 			l->last_ping_us = now;
 			l->ping_due = true;
 			lws_callback_on_writable(l->wsi);
@@ -1388,6 +1430,8 @@ int net_new(struct lc_loop *loop, const struct net_config *cfg, struct net **out
 		c->dial_backoff_max_s = c->dial_backoff_min_s > 8 ? c->dial_backoff_min_s : 8;
 	if (!c->connect_timeout_s)
 		c->connect_timeout_s = 5;
+	if (c->coalesce_max && !(n->cbuf = malloc(LWS_PRE + c->coalesce_max)))
+		goto fail;
 	c->listen_host = NULL; /* copied below */
 	c->origins = NULL;
 	if (cfg->n_origins) {
@@ -1495,6 +1539,7 @@ void net_free(struct net *n)
 			free(n->origins[i]);
 		free(n->origins);
 	}
+	free(n->cbuf);
 	free(n);
 }
 

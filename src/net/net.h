@@ -19,8 +19,10 @@
  * counted by reason (enum net_refusal).
  *
  * Links: once open a link is symmetric, either side sends. One WebSocket
- * binary message carries one peer message; net never looks inside it. A
- * message is reassembled from however many fragments and reads it arrives
+ * binary message carries one message queued with link_send(), or, with
+ * coalesce_max set, the messages at the head of the queue that fit in
+ * coalesce_max bytes, back to back (the user's messages must then delimit
+ * themselves); net never looks inside them. A message is reassembled from however many fragments and reads it arrives
  * in, up to max_message bytes (above: close 1009). The user's on_message
  * may return a WebSocket close code (1002, 1007, ...) to reject a malformed
  * message: net closes the link with that code and counts it. Text frames
@@ -28,15 +30,20 @@
  *
  * Flow control: each link has a send queue bounded in bytes; link_send()
  * copies the message in, or returns LC_EFULL when it would not fit (the
- * user decides what to drop). One message is written per writable event.
- * An optional upload limit (kbit/s, a token bucket shared by every link)
- * paces the writes with a timer; the bucket may go into debt by one
- * message, so large messages never stall and the long-run rate is exact.
+ * user decides what to drop). One WebSocket message is written per
+ * writable event. An optional upload limit (kbit/s, a token bucket shared
+ * by every link) paces the writes with a timer. It is charged every byte
+ * written: the messages, their frame headers (2 to 10 bytes, and a 4-byte
+ * masking key on the links we dialled) and net's pings; lws's automatic
+ * answers to a peer's pings are not seen. The bucket may go into debt by
+ * one message, so large messages never stall and the long-run rate is
+ * exact.
  * Links that find the bucket dry take turns, first come first served, so a
  * busy link never starves the others (a new link's handshake, say).
  *
  * Liveness: net sends a WebSocket ping with a timestamp every
- * ping_interval; the pong gives the RTT. A link on which nothing at all
+ * ping_interval (unless no_ping: a user that keeps its links alive itself
+ * saves the bytes); the pong gives the RTT. A link on which nothing at all
  * (data, ping or pong) arrived for idle_timeout is dead: on_close is called
  * with 1006 "timeout" at once and the socket dropped. A reset or closed TCP
  * connection is seen at once. Dialled links are redialled with exponential
@@ -113,6 +120,9 @@ struct net_config {
 	uint32_t upload_kbps;    /* shared by all links; 0: unlimited */
 	uint32_t download_kbps;  /* read limit over all links; 0: unlimited */
 	double ping_interval_s;  /* 0: 1 s */
+	bool no_ping;            /* send no WebSocket pings (idle_timeout still holds) */
+	size_t coalesce_max;     /* write queued messages together up to this many
+				  * bytes in one WebSocket message; 0: one each */
 	double idle_timeout_s;   /* 0: 3.5 s */
 	double dial_backoff_min_s; /* 0: 0.25 s */
 	double dial_backoff_max_s; /* 0: 8 s */
@@ -154,7 +164,11 @@ struct net_stats {
 	uint64_t bytes_sent;         /* message payload bytes */
 	uint64_t bytes_received;
 	uint64_t msgs_sent;
-	uint64_t msgs_received;
+	uint64_t msgs_received;      /* WebSocket messages */
+	uint64_t frames_sent;        /* WebSocket messages written (msgs_sent when
+				      * nothing is coalesced) */
+	uint64_t frame_bytes;        /* all bytes written to links: messages,
+				      * frame headers, pings */
 	uint64_t sendq_full;         /* link_send() answered LC_EFULL */
 	uint64_t dial_attempts;
 	uint64_t dial_failures;      /* attempts that never opened */

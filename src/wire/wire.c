@@ -490,10 +490,10 @@ int wire_peek(const uint8_t *buf, size_t len, enum wire_type *type)
 	return 0;
 }
 
-int wire_decode(const uint8_t *buf, size_t len, struct wire_msg *m)
+/* The header and the body's structure; *used: the message's length. */
+static int decode_struct(const uint8_t *buf, size_t len, struct wire_msg *m, size_t *used)
 {
 	enum wire_type type;
-	size_t body;
 	struct rd r;
 
 	TRY(wire_peek(buf, len, &type));
@@ -501,11 +501,26 @@ int wire_decode(const uint8_t *buf, size_t len, struct wire_msg *m)
 	r.p = buf + WIRE_HDR_LEN;
 	r.left = len - WIRE_HDR_LEN;
 	TRY(dec_body(&r, m));
-	if (r.left)
+	*used = len - r.left;
+	return 0;
+}
+
+int wire_decode(const uint8_t *buf, size_t len, struct wire_msg *m)
+{
+	size_t used, body;
+	TRY(decode_struct(buf, len, m, &used));
+	if (used != len)
 		return LC_EPROTO;
 	/* The same value rules as the encoder, so what decodes re-encodes. */
-	TRY(check_msg(m, &body));
-	return 0;
+	return check_msg(m, &body);
+}
+
+int wire_decode_next(const uint8_t *buf, size_t len, struct wire_msg *m, size_t *used)
+{
+	size_t body;
+	/* What follows may be long; no message's fields reach past the limit. */
+	TRY(decode_struct(buf, len < WIRE_MAX_MSG ? len : WIRE_MAX_MSG, m, used));
+	return check_msg(m, &body);
 }
 
 /* ---- encoding ---------------------------------------------------------- */

@@ -2,9 +2,12 @@
  * wire: the peer messages of layercast, encoded and decoded. No I/O, no
  * allocation, no dependency but core.
  *
- * One message travels as one WebSocket binary message (subprotocol
- * layercast.v1). A message is a 2-byte common header and a body: the rest
- * of the WebSocket message, whose framing gives the length. Every integer is
+ * Messages travel in WebSocket binary messages (subprotocol layercast.v1),
+ * one or more back to back in each: a sender may put the messages waiting
+ * on a link together, to save frame headers (a small message, such as a
+ * DONE, costs as much again in framing). A message is a 2-byte common
+ * header and a body; the body's fields give its length, and the next
+ * message, if any, starts right after it. Every integer is
  * unsigned big-endian (network byte order) unless marked "signed" (two's
  * complement). A string is a u8 length followed by that many bytes, no
  * terminator; every string byte is printable ASCII 0x20..0x7E (a host
@@ -16,7 +19,8 @@
  * Common header (2 bytes)
  *
  *   off size field
- *   0   1    version = 4 (WIRE_VERSION; 3 sent k, B and gen_len in each
+ *   0   1    version = 5 (WIRE_VERSION; 4 sent one message per WebSocket
+ *                       message, 3 sent k, B and gen_len in each
  *                       BLOCK in 10 bytes and named relay list peers by
  *                       their 8-byte ids, 2 had an 8-byte header that
  *                       also held the magic "LC" and the body length, 1
@@ -148,11 +152,12 @@
  *                       at least one bit is set
  *   (8..39 bytes)
  *
- * Errors of wire_decode(), and the WebSocket close code for each
- * (wire_close_code()):
+ * Errors of wire_decode() and wire_decode_next(), and the WebSocket close
+ * code for each (wire_close_code()):
  *   LC_ETRUNC    input shorter than 2 bytes, or a field runs past the
  *                end of the body                                   -> 1002
- *   LC_EPROTO    body longer than its fields (trailing bytes)      -> 1002
+ *   LC_EPROTO    body longer than its fields (trailing bytes; only
+ *                wire_decode, which takes exactly one message)     -> 1002
  *   LC_EVERSION  version byte is not WIRE_VERSION                  -> 1002
  *   LC_ETYPE     unknown type                                      -> 1002
  *   LC_ERANGE    a field out of its range above (k = 0, B = 0,
@@ -173,7 +178,7 @@
 
 #include "core/core.h"
 
-#define WIRE_VERSION 4
+#define WIRE_VERSION 5
 #define WIRE_HDR_LEN 2
 #define WIRE_BLOCK_HEAD 9 /* BLOCK body bytes before the coefficients */
 #define WIRE_MAX_MSG (70 * 1024)
@@ -365,6 +370,14 @@ struct wire_msg {
  * m->u.block.coef and .payload point into buf.
  */
 int wire_decode(const uint8_t *buf, size_t len, struct wire_msg *m);
+
+/*
+ * Decode the first message of a WebSocket message's bytes (buf, len): as
+ * wire_decode(), but bytes after the message's fields are the next message,
+ * not an error; *used is set to the message's length (2..len). To read
+ * them all: while (len) { decode_next; buf += used; len -= used; }.
+ */
+int wire_decode_next(const uint8_t *buf, size_t len, struct wire_msg *m, size_t *used);
 
 /*
  * Check only the common header of the whole message (buf, len): version,

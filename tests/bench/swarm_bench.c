@@ -139,6 +139,7 @@ static void sent_by_type(const char *j, double *out)
 /* One process's counters at the window's start or end. */
 struct snap {
 	double innovative, blocks_out, sent[WIRE_TYPE_MAX + 1];
+	double wire;  /* every byte written to links (frame headers, pings) */
 };
 
 static void take_snap(const struct proc *p, bool peer, struct snap *s)
@@ -148,6 +149,9 @@ static void take_snap(const struct proc *p, bool peer, struct snap *s)
 	if (j) {
 		s->innovative = peer ? innovative_bytes(j) : 0;
 		s->blocks_out = jnum(j, "blocks_out");
+		/* net's counter, outside the engine's object jnum reads */
+		const char *w = strstr(j, "\"frame_bytes\":");
+		s->wire = w ? atof(w + strlen("\"frame_bytes\":")) : 0;
 		sent_by_type(j, s->sent);
 	}
 	free(j);
@@ -258,9 +262,10 @@ static int run(const struct mode *m, const struct regime *g, int n, struct resul
 	for (int i = 0; i <= n; i++)
 		take_snap(i ? peer[i - 1] : src, i > 0, &s1[i]);
 	double win = now_s() - t0;
-	double bytes = 0, sent[WIRE_TYPE_MAX + 1] = { 0 }, blocks = 0, all = 0;
+	double bytes = 0, sent[WIRE_TYPE_MAX + 1] = { 0 }, blocks = 0, all = 0, wire = 0;
 	for (int i = 0; i <= n; i++) {
 		bytes += s1[i].innovative - s0[i].innovative;
+		wire += s1[i].wire - s0[i].wire;
 		blocks += s1[i].blocks_out - s0[i].blocks_out;
 		for (int t = 1; t <= WIRE_TYPE_MAX; t++) {
 			sent[t] += s1[i].sent[t] - s0[i].sent[t];
@@ -269,21 +274,44 @@ static int run(const struct mode *m, const struct regime *g, int n, struct resul
 	}
 	/* Where the upload went in the window, as shares of the capacity:
 	 * innovative payload (util), the rest of BLOCK (headers, copies that
-	 * added nothing), each other message type, and the rest (WebSocket
-	 * framing, charged 4 bytes a message, and idle upload). */
+	 * added nothing), each other message type, WebSocket framing (frame
+	 * headers and pings: what was written beyond the messages) and the
+	 * rest, idle upload. */
 	double cap_bytes = supply * 1000 / 8 * win;
 	printf("  upload in the window, %% of capacity: innovative %.1f, block other %.1f",
 	       100 * bytes / cap_bytes, 100 * (sent[WIRE_BLOCK] - bytes) / cap_bytes);
 	for (int t = 1; t <= WIRE_TYPE_MAX; t++)
 		if (t != WIRE_BLOCK && sent[t] > 0)
 			printf(", %s %.2f", type_key(t), 100 * sent[t] / cap_bytes);
-	printf(", framing+idle %.1f; %.0f blocks\n", 100 * (1 - all / cap_bytes), blocks);
+	printf(", framing %.2f, idle %.1f; %.0f blocks\n", 100 * (wire - all) / cap_bytes,
+	       100 * (1 - wire / cap_bytes), blocks);
 	double sb = s1[0].blocks_out - s0[0].blocks_out, sbytes = 0;
 	for (int t = 1; t <= WIRE_TYPE_MAX; t++)
 		sbytes += s1[0].sent[t] - s0[0].sent[t];
 	printf("  source in the window: %.1f %% of the capacity, %.0f blocks of %.0f bytes on "
 	       "average\n", 100 * sbytes / cap_bytes, sb,
 	       sb > 0 ? (s1[0].sent[WIRE_BLOCK] - s0[0].sent[WIRE_BLOCK]) / sb : 0);
+	/* Each capacity class's upload in the window (messages, before
+	 * framing), as a share of its capacity: where the idle upload is. */
+	printf("  upload used in the window by capacity (%% of cap, before framing): src %.1f",
+	       100 * sbytes / ((double)g->src_kbps * 1000 / 8 * win));
+	for (int i = 0; i < n; i++) {
+		bool first = true;
+		for (int j = 0; j < i && first; j++)
+			first = strcmp(up[j + 1], up[i + 1]) != 0;
+		if (!first)
+			continue;
+		double used = 0, capb = 0;
+		for (int j = i; j < n; j++) {
+			if (strcmp(up[j + 1], up[i + 1]))
+				continue;
+			for (int t = 1; t <= WIRE_TYPE_MAX; t++)
+				used += s1[j + 1].sent[t] - s0[j + 1].sent[t];
+			capb += atof(up[j + 1]) * 1000 / 8 * win;
+		}
+		printf(", %s %.1f", up[i + 1], capb > 0 ? 100 * used / capb : 0);
+	}
+	printf("\n");
 	r->supply_kbps = supply;
 	r->r_max = fmin(g->src_kbps, supply / n);
 	r->util = bytes * 8 / 1000 / (supply * win);

@@ -2,7 +2,7 @@
 // The two peer messages the interop tests exchange, encoded by hand from the
 // byte format in src/wire/wire.h (an independent implementation of it).
 
-const VERSION = 4;
+const VERSION = 5;
 const HELLO = 1;
 
 function str(s) {
@@ -26,7 +26,8 @@ function encodeHello({ peerId, port = 0, host = '', stream = 'test', software = 
 
 // Returns { peerId, stream, software } or throws.
 function decodeHello(buf) {
-  // The WebSocket message is the whole message: a 2-byte header, then the body.
+  // The first message of the WebSocket message: a 2-byte header, then the
+  // body, whose fields give its length; other messages may follow it.
   if (buf.length < 2) throw new Error('truncated header');
   if (buf[0] !== VERSION) throw new Error('bad version ' + buf[0]);
   if (buf[1] !== HELLO) throw new Error('not a HELLO: type ' + buf[1]);
@@ -41,7 +42,8 @@ function decodeHello(buf) {
     strings.push(b.subarray(off + 1, off + 1 + n).toString('ascii'));
     off += 1 + n;
   }
-  if (off !== b.length) throw new Error('trailing bytes');
+  if (off !== b.length && (b.length - off < 2 || b[off] !== VERSION))
+    throw new Error('bytes after the HELLO are not a message');
   const peerId = b.readBigUInt64BE(3);
   if (peerId === 0n) throw new Error('zero peer id');
   return { peerId, host: strings[0], stream: strings[1], software: strings[2] };

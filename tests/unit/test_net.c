@@ -68,6 +68,9 @@ struct tpeer {
 	bool echo;             /* send every message back */
 	bool wire_check;       /* decode with wire; reject with its close code */
 	bool reply_hello;      /* answer a HELLO with a HELLO */
+	bool split;            /* messages back to back: count them (rx_parts) */
+	uint64_t rx_parts;
+	size_t rx_part_len[8]; /* the first ones' lengths */
 	uint64_t rx_from[8][2]; /* mesh: messages per sender id and size class */
 	uint64_t rx_bytes_from[8][2];
 	uint64_t bad_payload;
@@ -156,6 +159,18 @@ static int tp_message(struct net_link *l, const uint8_t *data, size_t len, void 
 	struct tpeer *p = arg;
 	p->rx_msgs++;
 	p->rx_bytes += len;
+	while (p->split && len) {
+		struct wire_msg m;
+		size_t used;
+		int err = wire_decode_next(data, len, &m, &used);
+		if (err)
+			return wire_close_code(err);
+		if (p->rx_parts < 8)
+			p->rx_part_len[p->rx_parts] = used;
+		p->rx_parts++;
+		data += used;
+		len -= used;
+	}
 	if (p->wire_check) {
 		struct wire_msg m;
 		int err = wire_decode(data, len, &m);
@@ -687,6 +702,91 @@ START_TEST(test_queue_drain_rtt_shutdown)
 	ck_assert(run_until(loop, (bool (*)(void *))net_is_down, a.net, 5));
 	ck_assert_int_eq(a.last_code, 1000);
 	ck_assert_int_lt(lc_now_us() - t0, 1000000);
+	net_free(a.net);
+	net_free(b.net);
+	lc_loop_free(loop);
+}
+END_TEST
+
+/* A DONE: the smallest message there is (7 bytes). */
+static int make_done(uint8_t *buf, size_t cap, uint32_t seg)
+{
+	struct wire_msg m = { .type = WIRE_DONE };
+	m.u.done.segment = seg;
+	return wire_encode(&m, buf, cap);
+}
+
+static bool parts_reached(void *arg)
+{
+	struct tpeer *p = arg;
+	return p->rx_parts >= 7;
+}
+
+/*
+ * coalesce_max: the messages waiting on a link leave in one WebSocket
+ * message while they fit, in order, and the receiver finds them back to
+ * back. The upload bucket and frame_bytes count every byte written: the
+ * frame header (2 bytes, 4 from 126 bytes on, and a 4-byte mask on the
+ * dialled side) with the messages. no_ping: nothing else is written.
+ */
+START_TEST(test_coalesce_and_frame_bytes)
+{
+	struct lc_loop *loop = lc_loop_new();
+	struct tpeer a = { 0 }, b = { 0 };
+	struct net_config c;
+	tp_config(&a, &c);
+	c.coalesce_max = 1000;
+	c.no_ping = true;
+	tp_start(loop, &a, &c);
+	tp_config(&b, &c);
+	c.no_ping = true;
+	b.split = true;
+	tp_start(loop, &b, &c);
+	ck_assert_int_eq(net_dial(a.net, "127.0.0.1", b.port, NULL), 0);
+	ck_assert(wait_count(loop, &a.opens, 1, 5));
+	ck_assert(wait_count(loop, &b.opens, 1, 5));
+
+	/* Queued in one go (the loop does not run between): 3 DONEs of 7
+	 * bytes and 4 blocks of 427. */
+	static uint8_t buf[WIRE_MAX_MSG];
+	size_t lens[7], total = 0;
+	for (unsigned i = 0; i < 7; i++) {
+		int n = i < 3 ? make_done(buf, sizeof buf, i) : make_block(buf, sizeof buf, 1, (uint8_t)i, 400);
+		ck_assert_int_gt(n, 0);
+		lens[i] = (size_t)n;
+		total += lens[i];
+		ck_assert_int_eq(link_send(a.link, buf, lens[i]), 0);
+	}
+	ck_assert_uint_eq(lens[3], WIRE_HDR_LEN + WIRE_BLOCK_HEAD + 16 + 400);
+	ck_assert(run_until(loop, parts_reached, &b, 5));
+	ck_assert_uint_eq(b.rx_parts, 7);
+	for (unsigned i = 0; i < 7 && i < 8; i++)
+		ck_assert_uint_eq(b.rx_part_len[i], lens[i]);
+	/* 3 DONEs and 2 blocks fit in 1000 bytes (875), a third block does
+	 * not: 2 WebSocket messages. */
+	ck_assert_uint_eq(b.rx_msgs, 2);
+	struct net_stats st;
+	net_get_stats(a.net, &st);
+	ck_assert_uint_eq(st.msgs_sent, 7);
+	ck_assert_uint_eq(st.frames_sent, 2);
+	ck_assert_uint_eq(st.bytes_sent, total);
+	ck_assert_uint_eq(st.frame_bytes, total + 2 * (4 + 4));
+
+	/* The accepting side's frames have no mask; a short one has a 2-byte
+	 * header. */
+	int n = make_done(buf, sizeof buf, 9);
+	ck_assert_int_eq(link_send(b.link, buf, (size_t)n), 0);
+	ck_assert(wait_count(loop, (unsigned *)&a.rx_msgs, 1, 5));
+	net_get_stats(b.net, &st);
+	ck_assert_uint_eq(st.frame_bytes, (uint64_t)n + 2);
+
+	/* No pings: over 1.5 s (net's default interval is 1 s) nothing more
+	 * is written either way. */
+	run_for(loop, 1.5);
+	net_get_stats(a.net, &st);
+	ck_assert_uint_eq(st.frame_bytes, total + 2 * (4 + 4));
+	net_get_stats(b.net, &st);
+	ck_assert_uint_eq(st.frame_bytes, (uint64_t)n + 2);
 	net_free(a.net);
 	net_free(b.net);
 	lc_loop_free(loop);
@@ -1310,6 +1410,7 @@ Suite *suite_net(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_mesh);
 	tcase_add_test(tc, test_queue_drain_rtt_shutdown);
+	tcase_add_test(tc, test_coalesce_and_frame_bytes);
 	tcase_add_test(tc, test_dial_backoff_and_oversize);
 	tcase_add_test(tc, test_upload_cap);
 	tcase_add_test(tc, test_upload_cap_turns);

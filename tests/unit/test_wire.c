@@ -170,11 +170,59 @@ START_TEST(test_block_extremes)
 }
 END_TEST
 
+/* Every sample except the largest block, back to back in one WebSocket
+ * message: wire_decode_next gives each in turn with its length;
+ * wire_decode takes one message only; a message cut short at the end is
+ * an error, not a message. */
+START_TEST(test_back_to_back)
+{
+	static uint8_t cat[4 * WIRE_MAX_MSG];
+	size_t off = 0, lens[256];
+	unsigned n = n_samples(), cnt = 0;
+	for (unsigned i = 0; i < n; i++) {
+		size_t len = encode_sample(i);
+		if (off + len > sizeof cat)
+			continue;
+		memcpy(cat + off, buf, len);
+		off += len;
+		lens[cnt++] = len;
+	}
+	ck_assert_uint_ge(cnt, 20);
+	size_t pos = 0, used;
+	for (unsigned j = 0, i = 0; j < cnt; j++) {
+		/* The j-th message is sample i (some samples were left out). */
+		for (; i < n && encode_sample(i) != lens[j]; i++)
+			;
+		int rc = wire_decode_next(cat + pos, off - pos, &msg2, &used);
+		ck_assert_msg(rc == 0, "msg %u: %d", j, rc);
+		ck_assert_uint_eq(used, lens[j]);
+		ck_assert(!memcmp(cat + pos, buf, used));
+		ck_assert_int_eq(wire_decode(cat + pos, used, &msg2), 0);
+		if (pos + used < off && off - pos <= WIRE_MAX_MSG)
+			ck_assert_int_eq(wire_decode(cat + pos, off - pos, &msg2), LC_EPROTO);
+		pos += used;
+		i++;
+	}
+	ck_assert_uint_eq(pos, off);
+	/* The last message cut short by one byte. */
+	ck_assert_int_eq(wire_decode_next(cat + off - lens[cnt - 1], lens[cnt - 1] - 1, &msg2, &used),
+			 LC_ETRUNC);
+	/* A bad second message is an error of its own. */
+	size_t a = encode_sample(22);
+	memcpy(cat, buf, a);
+	memcpy(cat + a, buf, a);
+	cat[a] = WIRE_VERSION + 1;
+	ck_assert_int_eq(wire_decode_next(cat, 2 * a, &msg2, &used), 0);
+	ck_assert_uint_eq(used, a);
+	ck_assert_int_eq(wire_decode_next(cat + a, a, &msg2, &used), LC_EVERSION);
+}
+END_TEST
+
 /* Byte-exact vectors pin the format of the header comment. */
 START_TEST(test_golden)
 {
 	static const uint8_t hello[] = {
-		0x04, 0x01,
+		0x05, 0x01,
 		0x00, 0x01,                                     /* proto 1 */
 		0x02,                                           /* role PEER */
 		0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, /* peer id */
@@ -190,7 +238,7 @@ START_TEST(test_golden)
 	ck_assert(!memcmp(buf, hello, n));
 
 	static const uint8_t block[] = {
-		0x04, 0x05,
+		0x05, 0x05,
 		0x00, 0x00, 0x00, 0x00, 0x00, 0x02, /* seg 0, layer 0, SYSTEMATIC */
 		0x00, 0x01, 0x00,                   /* B 1, k - 1 = 0 */
 		0x00, 0x00,                         /* index 0, payload */
@@ -201,14 +249,14 @@ START_TEST(test_golden)
 	ck_assert_uint_eq(buf[n - 1], ws_payload[0]);
 
 	static const uint8_t pong[] = {
-		0x04, 0x0a,
+		0x05, 0x0a,
 		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
 	};
 	n = encode_sample(27);
 	ck_assert_uint_eq(n, sizeof pong);
 	ck_assert(!memcmp(buf, pong, n));
 
-	static const uint8_t sub[] = { 0x04, 0x07, 0xff, 0x03, 0x00 };
+	static const uint8_t sub[] = { 0x05, 0x07, 0xff, 0x03, 0x00 };
 	n = encode_sample(22);
 	ck_assert_uint_eq(n, sizeof sub);
 	ck_assert(!memcmp(buf, sub, n));
@@ -810,6 +858,7 @@ Suite *suite_wire(void)
 	tcase_add_test(tc, test_roundtrip);
 	tcase_add_test(tc, test_block_extremes);
 	tcase_add_test(tc, test_golden);
+	tcase_add_test(tc, test_back_to_back);
 	tcase_add_test(tc, test_truncation);
 	tcase_add_test(tc, test_bad_lengths);
 	tcase_add_test(tc, test_bad_header);
