@@ -379,9 +379,11 @@ static int dec_pull(struct rd *r, struct wire_pull *p)
 
 static int dec_block(struct rd *r, struct wire_block *b)
 {
+	uint8_t lf;
 	TRY(rd_u32(r, &b->segment));
-	TRY(rd_u8(r, &b->layer));
-	TRY(rd_u8(r, &b->flags));
+	TRY(rd_u8(r, &lf));
+	b->layer = lf & 7;
+	b->flags = lf >> 3;
 	uint16_t bs;
 	uint8_t k1;
 	TRY(rd_u16(r, &bs));
@@ -480,13 +482,11 @@ int wire_peek(const uint8_t *buf, size_t len, enum wire_type *type)
 {
 	if (len < WIRE_HDR_LEN)
 		return LC_ETRUNC;
-	if (buf[0] != WIRE_VERSION)
-		return LC_EVERSION;
-	if (buf[1] < 1 || buf[1] > WIRE_TYPE_MAX)
+	if (buf[0] < 1 || buf[0] > WIRE_TYPE_MAX)
 		return LC_ETYPE;
 	if (len > WIRE_MAX_MSG)
 		return LC_E2BIG;
-	*type = (enum wire_type)buf[1];
+	*type = (enum wire_type)buf[0];
 	return 0;
 }
 
@@ -548,8 +548,7 @@ static void wr_bytes(struct wr *w, const void *p, size_t n)
 static void wr_block_head(struct wr *w, const struct wire_block *b)
 {
 	wr_u32(w, b->segment);
-	wr_u8(w, b->layer);
-	wr_u8(w, b->flags);
+	wr_u8(w, (uint8_t)(b->layer | b->flags << 3));
 	wr_u16(w, (uint16_t)b->block_size);
 	wr_u8(w, (uint8_t)(b->k - 1));
 	if (!(b->flags & WIRE_BLOCK_SYSTEMATIC)) {
@@ -685,8 +684,7 @@ int wire_encode(const struct wire_msg *m, uint8_t *buf, size_t cap)
 	TRY(size = wire_encoded_size(m));
 	if (cap < (size_t)size)
 		return LC_EFULL;
-	buf[0] = WIRE_VERSION;
-	buf[1] = (uint8_t)m->type;
+	buf[0] = (uint8_t)m->type;
 	w.p = buf + WIRE_HDR_LEN;
 	enc_body(&w, m);
 	assert(w.p == buf + size);
@@ -708,8 +706,7 @@ int wire_encode_block_head(const struct wire_block *b, uint8_t *buf, size_t cap)
 	TRY(check_msg(&m, &body));
 	if (cap < WIRE_HDR_LEN + body)
 		return LC_EFULL;
-	buf[0] = WIRE_VERSION;
-	buf[1] = WIRE_BLOCK;
+	buf[0] = WIRE_BLOCK;
 	w.p = buf + WIRE_HDR_LEN;
 	wr_block_head(&w, &v);
 	return (int)(w.p - buf);

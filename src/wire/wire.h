@@ -2,12 +2,14 @@
  * wire: the peer messages of layercast, encoded and decoded. No I/O, no
  * allocation, no dependency but core.
  *
- * Messages travel in WebSocket binary messages (subprotocol layercast.v1),
- * one or more back to back in each: a sender may put the messages waiting
- * on a link together, to save frame headers (a small message, such as a
- * DONE, costs as much again in framing). A message is a 2-byte common
- * header and a body; the body's fields give its length, and the next
- * message, if any, starts right after it. Every integer is
+ * Messages travel in WebSocket binary messages, one or more back to back
+ * in each: a sender may put the messages waiting on a link together, to
+ * save frame headers (a small message, such as a DONE, costs as much again
+ * in framing). The WebSocket subprotocol names the format's version:
+ * layercast.v6 (WIRE_SUBPROTOCOL) for this page, so that peers of another
+ * version are refused at the handshake (HTTP 400) rather than mid-stream.
+ * A message is a 1-byte common header and a body; the body's fields give
+ * its length, and the next message, if any, starts right after it. Every integer is
  * unsigned big-endian (network byte order) unless marked "signed" (two's
  * complement). A string is a u8 length followed by that many bytes, no
  * terminator; every string byte is printable ASCII 0x20..0x7E (a host
@@ -16,16 +18,18 @@
  * this page exactly, so a valid message has one and only one encoding
  * (decode then encode gives the same bytes back).
  *
- * Common header (2 bytes)
+ * Common header (1 byte)
  *
  *   off size field
- *   0   1    version = 5 (WIRE_VERSION; 4 sent one message per WebSocket
- *                       message, 3 sent k, B and gen_len in each
- *                       BLOCK in 10 bytes and named relay list peers by
- *                       their 8-byte ids, 2 had an 8-byte header that
- *                       also held the magic "LC" and the body length, 1
- *                       sent systematic blocks' k coefficients in full)
- *   1   1    type (enum wire_type, 1..12)
+ *   0   1    type (enum wire_type, 1..12)
+ *
+ * Versions (WIRE_VERSION = 6): 5 and before began every message with a
+ * version byte, under subprotocol layercast.v1; 5 packed messages back to
+ * back; 4 sent one message per WebSocket message and a BLOCK's layer and
+ * flags in 2 bytes; 3 sent k, B and gen_len in each BLOCK in 10 bytes and
+ * named relay list peers by their 8-byte ids; 2 had an 8-byte header that
+ * also held the magic "LC" and the body length; 1 sent systematic blocks' k
+ * coefficients in full.
  *   the whole message (header and body) is at most WIRE_MAX_MSG bytes
  *   (71680 = 70 KiB)
  *
@@ -78,23 +82,24 @@
  * (k and B are here too, so that a block can be decoded, checked and
  * relayed before its descriptor arrives).
  *   0   4    segment
- *   4   1    layer      0..7
- *   5   1    flags      0x01 FORWARD (AQCS: relay it to your neighbours),
+ *   4   1    layer and flags: bits 0-2 the layer (0..7); bits 3-7 the
+ *                       flags, shifted left by 3 (flags = byte >> 3):
+ *                       0x01 FORWARD (AQCS: relay it to your neighbours),
  *                       0x02 SYSTEMATIC (coef is a unit vector: exactly one
  *                       byte is 1, the others 0), 0x04 DESTS (with
  *                       FORWARD only: relay it to the listed peers alone).
- *                       Other bits 0.
- *   6   2    B          block size in bytes, 1..65535
- *   8   1    k - 1      blocks in the generation, k = 1..256
- *   9   c    coef       SYSTEMATIC: c = 1, the index (0..k-1) of the 1;
+ *                       Other flag bits (byte bits 6-7) 0.
+ *   5   2    B          block size in bytes, 1..65535
+ *   7   1    k - 1      blocks in the generation, k = 1..256
+ *   8   c    coef       SYSTEMATIC: c = 1, the index (0..k-1) of the 1;
  *                       else c = k, the coefficient vector over GF(2^8)
  *   DESTS only, d = 1 + 4n bytes (else d = 0):
- *   9+c  1   ndest      n, 1..64 (WIRE_DEST_MAX)
+ *   8+c  1   ndest      n, 1..64 (WIRE_DEST_MAX)
  *        4n  dest       peer tags: the low 32 bits of each listed peer's
  *                       id (wire_dest_tag), no two alike; a relay sends to
  *                       the neighbours whose tag is listed
- *   9+c+d B  payload    the coded block
- *   (exactly 9 + c + d + B bytes: 11..66062)
+ *   8+c+d B  payload    the coded block
+ *   (exactly 8 + c + d + B bytes: 10..66061)
  *
  * DONE (6): the sender has decoded the generation; stop sending it.
  *   0   4    segment
@@ -154,17 +159,16 @@
  *
  * Errors of wire_decode() and wire_decode_next(), and the WebSocket close
  * code for each (wire_close_code()):
- *   LC_ETRUNC    input shorter than 2 bytes, or a field runs past the
+ *   LC_ETRUNC    input empty (no type byte), or a field runs past the
  *                end of the body                                   -> 1002
  *   LC_EPROTO    body longer than its fields (trailing bytes; only
  *                wire_decode, which takes exactly one message)     -> 1002
- *   LC_EVERSION  version byte is not WIRE_VERSION                  -> 1002
  *   LC_ETYPE     unknown type                                      -> 1002
  *   LC_ERANGE    a field out of its range above (k = 0, B = 0,
  *                size > k*B, layer >= 8, counts above limits, bad
  *                string bytes, reserved flag bits, ...)            -> 1007
  *   LC_E2BIG     input larger than WIRE_MAX_MSG                    -> 1009
- * The checks run in this order: the header (length, version, type, size);
+ * The checks run in this order: the header (length, type, size);
  * the body's structure field by field (LC_ETRUNC, or LC_ERANGE for a count,
  * string length, k, B or ndest over its bound, or a bad string byte); bytes
  * left over (LC_EPROTO); then the value rules (LC_ERANGE), which are the
@@ -178,9 +182,10 @@
 
 #include "core/core.h"
 
-#define WIRE_VERSION 5
-#define WIRE_HDR_LEN 2
-#define WIRE_BLOCK_HEAD 9 /* BLOCK body bytes before the coefficients */
+#define WIRE_VERSION 6
+#define WIRE_SUBPROTOCOL "layercast.v6" /* the WebSocket subprotocol: the version */
+#define WIRE_HDR_LEN 1
+#define WIRE_BLOCK_HEAD 8 /* BLOCK body bytes before the coefficients */
 #define WIRE_MAX_MSG (70 * 1024)
 #define WIRE_MAX_BODY (WIRE_MAX_MSG - WIRE_HDR_LEN)
 
@@ -374,15 +379,15 @@ int wire_decode(const uint8_t *buf, size_t len, struct wire_msg *m);
 /*
  * Decode the first message of a WebSocket message's bytes (buf, len): as
  * wire_decode(), but bytes after the message's fields are the next message,
- * not an error; *used is set to the message's length (2..len). To read
+ * not an error; *used is set to the message's length (1..len). To read
  * them all: while (len) { decode_next; buf += used; len -= used; }.
  */
 int wire_decode_next(const uint8_t *buf, size_t len, struct wire_msg *m, size_t *used);
 
 /*
- * Check only the common header of the whole message (buf, len): version,
- * type and size. On success returns 0 and sets *type. Errors: LC_ETRUNC
- * (len < 2), LC_EVERSION, LC_ETYPE, LC_E2BIG.
+ * Check only the common header of the whole message (buf, len): type and
+ * size. On success returns 0 and sets *type. Errors: LC_ETRUNC (len 0),
+ * LC_ETYPE, LC_E2BIG.
  */
 int wire_peek(const uint8_t *buf, size_t len, enum wire_type *type);
 
@@ -401,8 +406,8 @@ int wire_encode(const struct wire_msg *m, uint8_t *buf, size_t cap);
 
 /*
  * Zero-copy BLOCK: encode everything of the BLOCK *b up to its payload (the
- * header, the fields, the coefficients and any relay list: 18 + 2 bytes if
- * systematic, else 18 + k; plus 1 + 8 * ndest with DESTS) into buf, so that
+ * header, the fields, the coefficients and any relay list: 9 + 1 bytes if
+ * systematic, else 9 + k; plus 1 + 4 * ndest with DESTS) into buf, so that
  * the caller can produce the block_size payload bytes right after it (e.g.
  * recode into the send buffer). b->payload is not read and may be NULL.
  * Returns the head length, or LC_ERANGE / LC_EINVAL / LC_EFULL as

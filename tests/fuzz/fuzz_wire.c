@@ -143,7 +143,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	switch (rc) {
 	case LC_ETRUNC:
 	case LC_EPROTO:
-	case LC_EVERSION:
 	case LC_ETYPE:
 	case LC_ERANGE:
 	case LC_E2BIG:

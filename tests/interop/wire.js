@@ -2,8 +2,10 @@
 // The two peer messages the interop tests exchange, encoded by hand from the
 // byte format in src/wire/wire.h (an independent implementation of it).
 
-const VERSION = 5;
+// The format's version is the WebSocket subprotocol's (layercast.v6);
+// a message is a 1-byte type and its body.
 const HELLO = 1;
+const TYPE_MAX = 12;
 
 function str(s) {
   const b = Buffer.from(s, 'ascii');
@@ -21,17 +23,16 @@ function encodeHello({ peerId, port = 0, host = '', stream = 'test', software = 
   fixed.writeUInt32BE(2000, 15);    // down_kbps
   fixed.writeUInt16BE(port, 19);
   const body = Buffer.concat([fixed, str(host), str(stream), str(software)]);
-  return Buffer.concat([Buffer.from([VERSION, HELLO]), body]);
+  return Buffer.concat([Buffer.from([HELLO]), body]);
 }
 
 // Returns { peerId, stream, software } or throws.
 function decodeHello(buf) {
-  // The first message of the WebSocket message: a 2-byte header, then the
+  // The first message of the WebSocket message: a 1-byte type, then the
   // body, whose fields give its length; other messages may follow it.
-  if (buf.length < 2) throw new Error('truncated header');
-  if (buf[0] !== VERSION) throw new Error('bad version ' + buf[0]);
-  if (buf[1] !== HELLO) throw new Error('not a HELLO: type ' + buf[1]);
-  const b = buf.subarray(2);
+  if (buf.length < 1) throw new Error('truncated header');
+  if (buf[0] !== HELLO) throw new Error('not a HELLO: type ' + buf[0]);
+  const b = buf.subarray(1);
   if (b.length < 21) throw new Error('truncated');
   let off = 21;
   const strings = [];
@@ -42,7 +43,7 @@ function decodeHello(buf) {
     strings.push(b.subarray(off + 1, off + 1 + n).toString('ascii'));
     off += 1 + n;
   }
-  if (off !== b.length && (b.length - off < 2 || b[off] !== VERSION))
+  if (off !== b.length && (b[off] < 1 || b[off] > TYPE_MAX))
     throw new Error('bytes after the HELLO are not a message');
   const peerId = b.readBigUInt64BE(3);
   if (peerId === 0n) throw new Error('zero peer id');

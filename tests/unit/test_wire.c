@@ -211,10 +211,10 @@ START_TEST(test_back_to_back)
 	size_t a = encode_sample(22);
 	memcpy(cat, buf, a);
 	memcpy(cat + a, buf, a);
-	cat[a] = WIRE_VERSION + 1;
+	cat[a] = WIRE_TYPE_MAX + 1;
 	ck_assert_int_eq(wire_decode_next(cat, 2 * a, &msg2, &used), 0);
 	ck_assert_uint_eq(used, a);
-	ck_assert_int_eq(wire_decode_next(cat + a, a, &msg2, &used), LC_EVERSION);
+	ck_assert_int_eq(wire_decode_next(cat + a, a, &msg2, &used), LC_ETYPE);
 }
 END_TEST
 
@@ -222,7 +222,7 @@ END_TEST
 START_TEST(test_golden)
 {
 	static const uint8_t hello[] = {
-		0x05, 0x01,
+		0x01,                                           /* HELLO */
 		0x00, 0x01,                                     /* proto 1 */
 		0x02,                                           /* role PEER */
 		0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, /* peer id */
@@ -238,8 +238,8 @@ START_TEST(test_golden)
 	ck_assert(!memcmp(buf, hello, n));
 
 	static const uint8_t block[] = {
-		0x05, 0x05,
-		0x00, 0x00, 0x00, 0x00, 0x00, 0x02, /* seg 0, layer 0, SYSTEMATIC */
+		0x05,                               /* BLOCK */
+		0x00, 0x00, 0x00, 0x00, 0x10,       /* seg 0, layer 0 | SYSTEMATIC << 3 */
 		0x00, 0x01, 0x00,                   /* B 1, k - 1 = 0 */
 		0x00, 0x00,                         /* index 0, payload */
 	};
@@ -249,14 +249,14 @@ START_TEST(test_golden)
 	ck_assert_uint_eq(buf[n - 1], ws_payload[0]);
 
 	static const uint8_t pong[] = {
-		0x05, 0x0a,
+		0x0a,                               /* PONG */
 		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
 	};
 	n = encode_sample(27);
 	ck_assert_uint_eq(n, sizeof pong);
 	ck_assert(!memcmp(buf, pong, n));
 
-	static const uint8_t sub[] = { 0x05, 0x07, 0xff, 0x03, 0x00 };
+	static const uint8_t sub[] = { 0x07, 0xff, 0x03, 0x00 };
 	n = encode_sample(22);
 	ck_assert_uint_eq(n, sizeof sub);
 	ck_assert(!memcmp(buf, sub, n));
@@ -305,9 +305,8 @@ START_TEST(test_bad_header)
 	enum wire_type t;
 	size_t n = encode_sample(2);
 	static const struct { unsigned off; uint8_t val; int err; } cases[] = {
-		{ 0, 0, LC_EVERSION }, { 0, 1, LC_EVERSION }, { 0, 2, LC_EVERSION },
-		{ 0, 0x4c, LC_EVERSION }, { 0, 0xff, LC_EVERSION }, { 1, 0, LC_ETYPE },
-		{ 1, WIRE_TYPE_MAX + 1, LC_ETYPE }, { 1, 0xff, LC_ETYPE }, { 1, 0x81, LC_ETYPE },
+		{ 0, 0, LC_ETYPE }, { 0, WIRE_TYPE_MAX + 1, LC_ETYPE }, { 0, 0x4c, LC_ETYPE },
+		{ 0, 0xff, LC_ETYPE }, { 0, 0x81, LC_ETYPE },
 	};
 	for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
 		uint8_t old = buf[cases[c].off];
@@ -318,7 +317,7 @@ START_TEST(test_bad_header)
 	}
 	ck_assert_int_eq(wire_decode(buf, n, &msg2), 0);
 	/* Another type's valid body under this header is malformed. */
-	buf[1] = WIRE_PING;
+	buf[0] = WIRE_PING;
 	ck_assert_int_lt(wire_decode(buf, n, &msg2), 0);
 	ck_assert_int_eq(wire_decode(NULL, 0, &msg2), LC_ETRUNC);
 }
@@ -342,8 +341,7 @@ static void patch_expect(unsigned i, size_t off, const uint8_t *bytes, size_t nb
 /* Decode a body built by hand under a valid header. */
 static int raw_decode(uint8_t type, const uint8_t *body, size_t n)
 {
-	buf[0] = WIRE_VERSION;
-	buf[1] = type;
+	buf[0] = type;
 	memcpy(buf + WIRE_HDR_LEN, body, n);
 	return wire_decode(buf, WIRE_HDR_LEN + n, &msg2);
 }
@@ -442,50 +440,50 @@ END_TEST
 
 START_TEST(test_bad_fields_block)
 {
-	/* Sample 16: seg 0, layer 4, flags 5, B 6, k - 1 8, index 9
-	 * (systematic: k = 16, unit at 5), payload 10 (B = 1400). */
-	PATCH(16, 4, LC_ERANGE, WIRE_LAYERS_MAX);
-	PATCH(16, 4, LC_ERANGE, 0xff);
-	PATCH(16, 5, LC_ERANGE, 0x08);
-	PATCH(16, 5, LC_ERANGE, 0x80);
-	PATCH(16, 6, LC_ERANGE, 0, 0);
+	/* Sample 16: seg 0, layer 3 | flags << 3 at 4, B 5, k - 1 7,
+	 * index 8 (systematic: k = 16, unit at 5), payload 9 (B = 1400).
+	 * Any layer fits its 3 bits; the flags' unused bits must be 0. */
+	PATCH(16, 4, 0, 7 | WIRE_BLOCK_SYSTEMATIC << 3);
+	PATCH(16, 4, LC_ERANGE, 3 | 0x40 | WIRE_BLOCK_SYSTEMATIC << 3);
+	PATCH(16, 4, LC_ERANGE, 3 | 0x80 | WIRE_BLOCK_SYSTEMATIC << 3);
+	PATCH(16, 5, LC_ERANGE, 0, 0);
 	/* B that disagrees with the body length. */
-	PATCH(16, 6, LC_ETRUNC, 0x05, 0x79);
-	PATCH(16, 6, LC_EPROTO, 0x05, 0x77);
+	PATCH(16, 5, LC_ETRUNC, 0x05, 0x79);
+	PATCH(16, 5, LC_EPROTO, 0x05, 0x77);
 	/* The unit's index must be below k; k itself does not size a
 	 * systematic block's body. */
-	PATCH(16, 9, LC_ERANGE, 16);
-	PATCH(16, 9, LC_ERANGE, 0xff);
-	PATCH(16, 8, LC_ERANGE, 4);
-	PATCH(16, 9, 0, 15);
-	PATCH(16, 9, 0, 0);
-	PATCH(16, 8, 0, 5);
-	PATCH(16, 8, 0, 0xff);
+	PATCH(16, 8, LC_ERANGE, 16);
+	PATCH(16, 8, LC_ERANGE, 0xff);
+	PATCH(16, 7, LC_ERANGE, 4);
+	PATCH(16, 8, 0, 15);
+	PATCH(16, 8, 0, 0);
+	PATCH(16, 7, 0, 5);
+	PATCH(16, 7, 0, 0xff);
 	/* Without the flag the body needs k coefficients. */
-	PATCH(16, 5, LC_ETRUNC, WIRE_BLOCK_FORWARD);
-	/* Sample 17, dense: k = 8, B = 64, coef 9, payload 17. */
-	PATCH(17, 6, LC_ETRUNC, 0, 65);
-	PATCH(17, 6, LC_EPROTO, 0, 63);
-	PATCH(17, 8, LC_ETRUNC, 8);
-	PATCH(17, 8, LC_EPROTO, 6);
-	PATCH(17, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+	PATCH(16, 4, LC_ETRUNC, 3 | WIRE_BLOCK_FORWARD << 3);
+	/* Sample 17, dense: k = 8, B = 64, coef 8, payload 16. */
+	PATCH(17, 5, LC_ETRUNC, 0, 65);
+	PATCH(17, 5, LC_EPROTO, 0, 63);
+	PATCH(17, 7, LC_ETRUNC, 8);
+	PATCH(17, 7, LC_EPROTO, 6);
+	PATCH(17, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 }
 END_TEST
 
-/* A relay list: sample 35 is systematic with index 9, ndest 10 (3),
- * tags 11, 15 and 19 (0x05060708, 0, 0xffffffff), payload 23 (B = 3). */
+/* A relay list: sample 35 (layer 0) is systematic with index 8, ndest 9
+ * (3), tags 10, 14 and 18 (0x05060708, 0, 0xffffffff), payload 22 (B = 3). */
 START_TEST(test_bad_fields_dests)
 {
-	PATCH(35, 5, LC_ERANGE, WIRE_BLOCK_SYSTEMATIC | WIRE_BLOCK_DESTS); /* not FORWARD */
-	PATCH(35, 5, LC_EPROTO, WIRE_BLOCK_SYSTEMATIC | WIRE_BLOCK_FORWARD); /* no list read */
-	PATCH(35, 10, LC_ERANGE, 0);
-	PATCH(35, 10, LC_ERANGE, WIRE_DEST_MAX + 1);
-	PATCH(35, 10, LC_ERANGE, 0xff);
-	PATCH(35, 10, LC_EPROTO, 2);
-	PATCH(35, 10, LC_ETRUNC, 4);
-	PATCH(35, 15, LC_ERANGE, 5, 6, 7, 8); /* the first tag again */
-	PATCH(35, 19, LC_ERANGE, 0, 0, 0, 0); /* the second again */
-	PATCH(35, 19, 0, 0, 0, 0, 2);
+	PATCH(35, 4, LC_ERANGE, (WIRE_BLOCK_SYSTEMATIC | WIRE_BLOCK_DESTS) << 3); /* not FORWARD */
+	PATCH(35, 4, LC_EPROTO, (WIRE_BLOCK_SYSTEMATIC | WIRE_BLOCK_FORWARD) << 3); /* no list read */
+	PATCH(35, 9, LC_ERANGE, 0);
+	PATCH(35, 9, LC_ERANGE, WIRE_DEST_MAX + 1);
+	PATCH(35, 9, LC_ERANGE, 0xff);
+	PATCH(35, 9, LC_EPROTO, 2);
+	PATCH(35, 9, LC_ETRUNC, 4);
+	PATCH(35, 14, LC_ERANGE, 5, 6, 7, 8); /* the first tag again */
+	PATCH(35, 18, LC_ERANGE, 0, 0, 0, 0); /* the second again */
+	PATCH(35, 18, 0, 0, 0, 0, 2);
 	/* The encoder holds the same rules. */
 	ck_assert(wire_sample(35, &msg, unit));
 	msg.u.block.flags &= (uint8_t)~WIRE_BLOCK_DESTS;
