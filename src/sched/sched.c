@@ -924,7 +924,7 @@ static bool source_serve_pull(struct sched *s, int level, bool newest, int64_t n
 					 &g, &l, list, &nlist, &fanout))
 			continue; /* nothing for it now: keep it for the next segment */
 		struct gen *gn = &g->gen[l];
-		if (!has_room(s, n, block_msg_size(gn->k, gn->B) + (nlist ? 1 + 8 * (size_t)nlist : 0)))
+		if (!has_room(s, n, block_msg_size(gn->k, gn->B) + (nlist ? 1 + 4 * (size_t)nlist : 0)))
 			continue;
 		uint8_t *coef, *payload, flags;
 		if (source_block(s, gn, (int)gn->f_sent, &coef, &payload, &flags))
@@ -1538,6 +1538,14 @@ static void on_pull(struct sched *s, int n, const struct wire_pull *p)
 	nb->in_pullq = true;
 }
 
+/* A segment number of which a message carried the low 16 bits: the one
+ * nearest the newest segment we know (the low bits as they are before we
+ * know any: the source sends a newcomer the live descriptors first). */
+static uint32_t seg_near(const struct sched *s, uint32_t low)
+{
+	return s->any_seg ? wire_seg_near(s->newest, low & 0xffff) : low & 0xffff;
+}
+
 int sched_on_message(struct sched *s, uint32_t link, const struct wire_msg *m, int64_t now_us,
 		     int64_t wall_us)
 {
@@ -1551,22 +1559,31 @@ int sched_on_message(struct sched *s, uint32_t link, const struct wire_msg *m, i
 		lc_rate_add(&s->rx, (uint64_t)sz, now_us);
 	}
 	switch (m->type) {
-	case WIRE_BLOCK:
-		return on_block(s, n, &m->u.block, now_us);
+	case WIRE_BLOCK: {
+		struct wire_block b = m->u.block;
+		b.segment = seg_near(s, b.segment);
+		return on_block(s, n, &b, now_us);
+	}
 	case WIRE_SEGMENT:
 		return on_segment(s, n, &m->u.segment, now_us);
 	case WIRE_HAVE:
 		on_have(s, n, &m->u.have);
 		return 0;
-	case WIRE_DONE:
-		on_done(s, n, &m->u.done);
+	case WIRE_DONE: {
+		struct wire_done d = m->u.done;
+		d.segment = seg_near(s, d.segment);
+		on_done(s, n, &d);
 		return 0;
-	case WIRE_PULL:
-		on_pull(s, n, &m->u.pull);
+	}
+	case WIRE_PULL: {
+		struct wire_pull p = m->u.pull;
+		p.segment = seg_near(s, p.segment);
+		on_pull(s, n, &p);
 		return 0;
+	}
 	case WIRE_WANT: {
 		const struct wire_want *w = &m->u.want;
-		struct rep r = { .seg = w->segment, .layer = w->layer, .want = true };
+		struct rep r = { .seg = seg_near(s, w->segment), .layer = w->layer, .want = true };
 		for (unsigned i = 0; i < w->k; i++)
 			r.count += (uint16_t)(w->bitmap[i / 8] >> (i % 8) & 1);
 		memcpy(r.mask, w->bitmap, sizeof r.mask);

@@ -110,7 +110,7 @@ static int check_pull(const struct wire_pull *p, size_t *body)
 		return LC_ERANGE;
 	if (p->count < 1 || p->count > WIRE_K_MAX)
 		return LC_ERANGE;
-	*body = 8;
+	*body = 6;
 	return 0;
 }
 
@@ -224,7 +224,7 @@ static int check_want(const struct wire_want *w, size_t *body)
 		return LC_ERANGE;
 	if (w->k % 8 && (w->bitmap[nb - 1] >> (w->k % 8)))
 		return LC_ERANGE; /* bits past k */
-	*body = 7 + nb;
+	*body = 5 + nb;
 	return 0;
 }
 
@@ -239,7 +239,7 @@ static int check_msg(const struct wire_msg *m, size_t *body)
 	case WIRE_BLOCK: return check_block(&m->u.block, body);
 	case WIRE_DONE:
 		TRY(check_layer(m->u.done.layer));
-		*body = 5;
+		*body = 3;
 		return 0;
 	case WIRE_SUBSCRIBE: return check_subscribe(&m->u.subscribe, body);
 	case WIRE_SEGMENT: return check_segment(&m->u.segment, body);
@@ -292,6 +292,15 @@ static int rd_u32(struct rd *r, uint32_t *v)
 	const uint8_t *p;
 	TRY(rd_bytes(r, 4, &p));
 	*v = lc_get_be32(p);
+	return 0;
+}
+
+/* The low 16 bits of a segment number (BLOCK, DONE, PULL, WANT). */
+static int rd_seg(struct rd *r, uint32_t *v)
+{
+	const uint8_t *p;
+	TRY(rd_bytes(r, 2, &p));
+	*v = lc_get_be16(p);
 	return 0;
 }
 
@@ -370,7 +379,7 @@ static int dec_have(struct rd *r, struct wire_have *h)
 
 static int dec_pull(struct rd *r, struct wire_pull *p)
 {
-	TRY(rd_u32(r, &p->segment));
+	TRY(rd_seg(r, &p->segment));
 	TRY(rd_u8(r, &p->layer));
 	TRY(rd_u8(r, &p->flags));
 	TRY(rd_u16(r, &p->count));
@@ -380,7 +389,7 @@ static int dec_pull(struct rd *r, struct wire_pull *p)
 static int dec_block(struct rd *r, struct wire_block *b)
 {
 	uint8_t lf;
-	TRY(rd_u32(r, &b->segment));
+	TRY(rd_seg(r, &b->segment));
 	TRY(rd_u8(r, &lf));
 	b->layer = lf & 7;
 	b->flags = lf >> 3;
@@ -449,7 +458,7 @@ static int dec_body(struct rd *r, struct wire_msg *m)
 	case WIRE_PULL: return dec_pull(r, &m->u.pull);
 	case WIRE_BLOCK: return dec_block(r, &m->u.block);
 	case WIRE_DONE:
-		TRY(rd_u32(r, &m->u.done.segment));
+		TRY(rd_seg(r, &m->u.done.segment));
 		return rd_u8(r, &m->u.done.layer);
 	case WIRE_SUBSCRIBE:
 		TRY(rd_u8(r, &m->u.subscribe.level));
@@ -464,7 +473,7 @@ static int dec_body(struct rd *r, struct wire_msg *m)
 	case WIRE_WANT: {
 		struct wire_want *w = &m->u.want;
 		const uint8_t *p;
-		TRY(rd_u32(r, &w->segment));
+		TRY(rd_seg(r, &w->segment));
 		TRY(rd_u8(r, &w->layer));
 		TRY(rd_u16(r, &w->k));
 		if (w->k < 1 || w->k > WIRE_K_MAX)
@@ -547,7 +556,7 @@ static void wr_bytes(struct wr *w, const void *p, size_t n)
  * one; any other's in full), then its relay list if it has one. */
 static void wr_block_head(struct wr *w, const struct wire_block *b)
 {
-	wr_u32(w, b->segment);
+	wr_u16(w, (uint16_t)b->segment);
 	wr_u8(w, (uint8_t)(b->layer | b->flags << 3));
 	wr_u16(w, (uint16_t)b->block_size);
 	wr_u8(w, (uint8_t)(b->k - 1));
@@ -610,7 +619,7 @@ static void enc_body(struct wr *w, const struct wire_msg *m)
 		}
 		break;
 	case WIRE_PULL:
-		wr_u32(w, m->u.pull.segment);
+		wr_u16(w, (uint16_t)m->u.pull.segment);
 		wr_u8(w, m->u.pull.layer);
 		wr_u8(w, m->u.pull.flags);
 		wr_u16(w, m->u.pull.count);
@@ -622,7 +631,7 @@ static void enc_body(struct wr *w, const struct wire_msg *m)
 		break;
 	}
 	case WIRE_DONE:
-		wr_u32(w, m->u.done.segment);
+		wr_u16(w, (uint16_t)m->u.done.segment);
 		wr_u8(w, m->u.done.layer);
 		break;
 	case WIRE_SUBSCRIBE:
@@ -658,7 +667,7 @@ static void enc_body(struct wr *w, const struct wire_msg *m)
 		wr_str(w, m->u.bye.reason);
 		break;
 	case WIRE_WANT:
-		wr_u32(w, m->u.want.segment);
+		wr_u16(w, (uint16_t)m->u.want.segment);
 		wr_u8(w, m->u.want.layer);
 		wr_u16(w, m->u.want.k);
 		wr_bytes(w, m->u.want.bitmap, ((size_t)m->u.want.k + 7) / 8);

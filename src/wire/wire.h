@@ -22,16 +22,17 @@
  *
  *   off size field
  *   0   1    type (enum wire_type, 1..12)
+ *   the whole message (header and body) is at most WIRE_MAX_MSG bytes
+ *   (71680 = 70 KiB)
  *
  * Versions (WIRE_VERSION = 6): 5 and before began every message with a
- * version byte, under subprotocol layercast.v1; 5 packed messages back to
- * back; 4 sent one message per WebSocket message and a BLOCK's layer and
- * flags in 2 bytes; 3 sent k, B and gen_len in each BLOCK in 10 bytes and
+ * version byte, under subprotocol layercast.v1, sent the whole 32-bit
+ * segment number in every message that names one and a BLOCK's layer and
+ * flags in 2 bytes; 5 packed messages back to back; 4 sent one message per
+ * WebSocket message; 3 sent k, B and gen_len in each BLOCK in 10 bytes and
  * named relay list peers by their 8-byte ids; 2 had an 8-byte header that
  * also held the magic "LC" and the body length; 1 sent systematic blocks' k
  * coefficients in full.
- *   the whole message (header and body) is at most WIRE_MAX_MSG bytes
- *   (71680 = 70 KiB)
  *
  * Bodies (offsets from the start of the body; "var" = variable)
  *
@@ -68,43 +69,43 @@
  *   (1..1409 bytes)
  *
  * PULL (4): a request for coded blocks.
- *   0   4    segment
- *   4   1    layer      0..7
- *   5   1    flags      0x01 REPAIR: recoded blocks from any neighbour near
+ *   0   2    segment    its low 16 bits (see "Segment numbers" below)
+ *   2   1    layer      0..7
+ *   3   1    flags      0x01 REPAIR: recoded blocks from any neighbour near
  *                       the deadline; clear: an AQCS pull signal to the
  *                       source. Other bits 0.
- *   6   2    count      blocks wanted, 1..256
- *   (8 bytes)
+ *   4   2    count      blocks wanted, 1..256
+ *   (6 bytes)
  *
  * BLOCK (5): one coded block of one generation (one layer of one segment).
  * Every block is on the critical path of the upload, so its header is
  * short: the generation's true length is in the SEGMENT descriptor alone
  * (k and B are here too, so that a block can be decoded, checked and
  * relayed before its descriptor arrives).
- *   0   4    segment
- *   4   1    layer and flags: bits 0-2 the layer (0..7); bits 3-7 the
+ *   0   2    segment    its low 16 bits (see "Segment numbers" below)
+ *   2   1    layer and flags: bits 0-2 the layer (0..7); bits 3-7 the
  *                       flags, shifted left by 3 (flags = byte >> 3):
  *                       0x01 FORWARD (AQCS: relay it to your neighbours),
  *                       0x02 SYSTEMATIC (coef is a unit vector: exactly one
  *                       byte is 1, the others 0), 0x04 DESTS (with
  *                       FORWARD only: relay it to the listed peers alone).
  *                       Other flag bits (byte bits 6-7) 0.
- *   5   2    B          block size in bytes, 1..65535
- *   7   1    k - 1      blocks in the generation, k = 1..256
- *   8   c    coef       SYSTEMATIC: c = 1, the index (0..k-1) of the 1;
+ *   3   2    B          block size in bytes, 1..65535
+ *   5   1    k - 1      blocks in the generation, k = 1..256
+ *   6   c    coef       SYSTEMATIC: c = 1, the index (0..k-1) of the 1;
  *                       else c = k, the coefficient vector over GF(2^8)
  *   DESTS only, d = 1 + 4n bytes (else d = 0):
- *   8+c  1   ndest      n, 1..64 (WIRE_DEST_MAX)
+ *   6+c  1   ndest      n, 1..64 (WIRE_DEST_MAX)
  *        4n  dest       peer tags: the low 32 bits of each listed peer's
  *                       id (wire_dest_tag), no two alike; a relay sends to
  *                       the neighbours whose tag is listed
- *   8+c+d B  payload    the coded block
- *   (exactly 8 + c + d + B bytes: 10..66061)
+ *   6+c+d B  payload    the coded block
+ *   (exactly 6 + c + d + B bytes: 8..66059)
  *
  * DONE (6): the sender has decoded the generation; stop sending it.
- *   0   4    segment
- *   4   1    layer      0..7
- *   (5 bytes)
+ *   0   2    segment    its low 16 bits (see "Segment numbers" below)
+ *   2   1    layer      0..7
+ *   (3 bytes)
  *
  * SUBSCRIBE (7): which layers the sender wants from this neighbour.
  *   0   1    level      highest layer wanted (layers 0..level), 0..7, or
@@ -149,13 +150,21 @@
  *
  * WANT (12): plain chunks wanted by index (the --no-coding mode, where
  * blocks are uncoded chunks and a missing one is a specific one).
- *   0   4    segment
- *   4   1    layer      0..7
- *   5   2    k          chunks in the generation, 1..256
- *   7   ceil(k/8) bitmap: bit i (byte i/8, bit i%8, least significant
+ *   0   2    segment    its low 16 bits (see "Segment numbers" below)
+ *   2   1    layer      0..7
+ *   3   2    k          chunks in the generation, 1..256
+ *   5   ceil(k/8) bitmap: bit i (byte i/8, bit i%8, least significant
  *                       first) set = chunk i wanted; bits >= k are 0 and
  *                       at least one bit is set
- *   (8..39 bytes)
+ *   (6..37 bytes)
+ *
+ * Segment numbers: SEGMENT and HAVE carry the whole 32-bit number; BLOCK,
+ * DONE, PULL and WANT, which are many and name a live segment, only its
+ * low 16 bits. The receiver takes the number with those bits nearest the
+ * newest segment it knows (wire_seg_near): the live segments are a few
+ * seconds apart, far inside the 65536 either way. wire_encode() writes the
+ * low 16 bits of whatever number it is given; wire_decode() gives them
+ * (0..65535).
  *
  * Errors of wire_decode() and wire_decode_next(), and the WebSocket close
  * code for each (wire_close_code()):
@@ -185,7 +194,7 @@
 #define WIRE_VERSION 6
 #define WIRE_SUBPROTOCOL "layercast.v6" /* the WebSocket subprotocol: the version */
 #define WIRE_HDR_LEN 1
-#define WIRE_BLOCK_HEAD 8 /* BLOCK body bytes before the coefficients */
+#define WIRE_BLOCK_HEAD 6 /* BLOCK body bytes before the coefficients */
 #define WIRE_MAX_MSG (70 * 1024)
 #define WIRE_MAX_BODY (WIRE_MAX_MSG - WIRE_HDR_LEN)
 
@@ -285,6 +294,15 @@ struct wire_pull {
 	uint8_t flags;
 	uint16_t count;
 };
+
+/* The segment number whose low 16 bits are low16, nearest ref (see
+ * "Segment numbers" above; never below 0). */
+static inline uint32_t wire_seg_near(uint32_t ref, uint32_t low16)
+{
+	int32_t d = (int16_t)(uint16_t)(low16 - ref);
+	uint32_t s = ref + (uint32_t)d;
+	return d < 0 && s > ref ? s + 65536u : s;
+}
 
 /* A peer's tag in a BLOCK's relay list: the low 32 bits of its id. Two
  * neighbours alike in these (odds about n^2 / 2^33) both get the copy. */
@@ -406,8 +424,8 @@ int wire_encode(const struct wire_msg *m, uint8_t *buf, size_t cap);
 
 /*
  * Zero-copy BLOCK: encode everything of the BLOCK *b up to its payload (the
- * header, the fields, the coefficients and any relay list: 9 + 1 bytes if
- * systematic, else 9 + k; plus 1 + 4 * ndest with DESTS) into buf, so that
+ * header, the fields, the coefficients and any relay list: 7 + 1 bytes if
+ * systematic, else 7 + k; plus 1 + 4 * ndest with DESTS) into buf, so that
  * the caller can produce the block_size payload bytes right after it (e.g.
  * recode into the send buffer). b->payload is not read and may be NULL.
  * Returns the head length, or LC_ERANGE / LC_EINVAL / LC_EFULL as

@@ -708,7 +708,7 @@ START_TEST(test_queue_drain_rtt_shutdown)
 }
 END_TEST
 
-/* A DONE: the smallest message there is (6 bytes). */
+/* A DONE: the smallest message there is (4 bytes). */
 static int make_done(uint8_t *buf, size_t cap, uint32_t seg)
 {
 	struct wire_msg m = { .type = WIRE_DONE };
@@ -748,8 +748,8 @@ START_TEST(test_coalesce_and_frame_bytes)
 	ck_assert(wait_count(loop, &a.opens, 1, 5));
 	ck_assert(wait_count(loop, &b.opens, 1, 5));
 
-	/* Queued in one go (the loop does not run between): 3 DONEs of 6
-	 * bytes and 4 blocks of 425. */
+	/* Queued in one go (the loop does not run between): 3 DONEs of 4
+	 * bytes and 4 blocks of 423. */
 	static uint8_t buf[WIRE_MAX_MSG];
 	size_t lens[7], total = 0;
 	for (unsigned i = 0; i < 7; i++) {
@@ -760,12 +760,12 @@ START_TEST(test_coalesce_and_frame_bytes)
 		ck_assert_int_eq(link_send(a.link, buf, lens[i]), 0);
 	}
 	ck_assert_uint_eq(lens[3], WIRE_HDR_LEN + WIRE_BLOCK_HEAD + 16 + 400);
-	ck_assert_uint_eq(lens[0], 6);
+	ck_assert_uint_eq(lens[0], 4);
 	ck_assert(run_until(loop, parts_reached, &b, 5));
 	ck_assert_uint_eq(b.rx_parts, 7);
 	for (unsigned i = 0; i < 7 && i < 8; i++)
 		ck_assert_uint_eq(b.rx_part_len[i], lens[i]);
-	/* 3 DONEs and 2 blocks fit in 1000 bytes (868), a third block does
+	/* 3 DONEs and 2 blocks fit in 1000 bytes (858), a third block does
 	 * not: 2 WebSocket messages. */
 	ck_assert_uint_eq(b.rx_msgs, 2);
 	struct net_stats st;

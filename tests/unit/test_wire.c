@@ -218,6 +218,32 @@ START_TEST(test_back_to_back)
 }
 END_TEST
 
+/* BLOCK, DONE, PULL and WANT carry a segment number's low 16 bits; the
+ * receiver takes the number nearest the newest it knows. */
+START_TEST(test_segment_low_bits)
+{
+	wire_sample(19, &msg, unit); /* DONE */
+	msg.u.done.segment = 70000;  /* 0x11170 */
+	int n = wire_encode(&msg, buf, sizeof buf);
+	ck_assert_int_eq(n, WIRE_HDR_LEN + 3);
+	ck_assert_uint_eq(buf[1], 0x11);
+	ck_assert_uint_eq(buf[2], 0x70);
+	ck_assert_int_eq(wire_decode(buf, (size_t)n, &msg2), 0);
+	ck_assert_uint_eq(msg2.u.done.segment, 70000 - 65536);
+	ck_assert_uint_eq(wire_seg_near(69990, msg2.u.done.segment), 70000);
+	ck_assert_uint_eq(wire_seg_near(70000, msg2.u.done.segment), 70000);
+	ck_assert_uint_eq(wire_seg_near(70000 + 30000, msg2.u.done.segment), 70000);
+	ck_assert_uint_eq(wire_seg_near(70000 - 30000, msg2.u.done.segment), 70000);
+	/* Across a multiple of 65536 either way, and never below 0. */
+	ck_assert_uint_eq(wire_seg_near(65530, 3), 65539);
+	ck_assert_uint_eq(wire_seg_near(65539, 65530), 65530);
+	ck_assert_uint_eq(wire_seg_near(5, 65530), 65530);
+	ck_assert_uint_eq(wire_seg_near(0, 0), 0);
+	ck_assert_uint_eq(wire_seg_near(40000, 7), 65543);
+	ck_assert_uint_eq(wire_seg_near(30000, 7), 7);
+}
+END_TEST
+
 /* Byte-exact vectors pin the format of the header comment. */
 START_TEST(test_golden)
 {
@@ -239,7 +265,7 @@ START_TEST(test_golden)
 
 	static const uint8_t block[] = {
 		0x05,                               /* BLOCK */
-		0x00, 0x00, 0x00, 0x00, 0x10,       /* seg 0, layer 0 | SYSTEMATIC << 3 */
+		0x00, 0x00, 0x10,                   /* seg 0, layer 0 | SYSTEMATIC << 3 */
 		0x00, 0x01, 0x00,                   /* B 1, k - 1 = 0 */
 		0x00, 0x00,                         /* index 0, payload */
 	};
@@ -440,50 +466,50 @@ END_TEST
 
 START_TEST(test_bad_fields_block)
 {
-	/* Sample 16: seg 0, layer 3 | flags << 3 at 4, B 5, k - 1 7,
-	 * index 8 (systematic: k = 16, unit at 5), payload 9 (B = 1400).
+	/* Sample 16: seg 0, layer 3 | flags << 3 at 2, B 3, k - 1 5,
+	 * index 6 (systematic: k = 16, unit at 5), payload 7 (B = 1400).
 	 * Any layer fits its 3 bits; the flags' unused bits must be 0. */
-	PATCH(16, 4, 0, 7 | WIRE_BLOCK_SYSTEMATIC << 3);
-	PATCH(16, 4, LC_ERANGE, 3 | 0x40 | WIRE_BLOCK_SYSTEMATIC << 3);
-	PATCH(16, 4, LC_ERANGE, 3 | 0x80 | WIRE_BLOCK_SYSTEMATIC << 3);
-	PATCH(16, 5, LC_ERANGE, 0, 0);
+	PATCH(16, 2, 0, 7 | WIRE_BLOCK_SYSTEMATIC << 3);
+	PATCH(16, 2, LC_ERANGE, 3 | 0x40 | WIRE_BLOCK_SYSTEMATIC << 3);
+	PATCH(16, 2, LC_ERANGE, 3 | 0x80 | WIRE_BLOCK_SYSTEMATIC << 3);
+	PATCH(16, 3, LC_ERANGE, 0, 0);
 	/* B that disagrees with the body length. */
-	PATCH(16, 5, LC_ETRUNC, 0x05, 0x79);
-	PATCH(16, 5, LC_EPROTO, 0x05, 0x77);
+	PATCH(16, 3, LC_ETRUNC, 0x05, 0x79);
+	PATCH(16, 3, LC_EPROTO, 0x05, 0x77);
 	/* The unit's index must be below k; k itself does not size a
 	 * systematic block's body. */
-	PATCH(16, 8, LC_ERANGE, 16);
-	PATCH(16, 8, LC_ERANGE, 0xff);
-	PATCH(16, 7, LC_ERANGE, 4);
-	PATCH(16, 8, 0, 15);
-	PATCH(16, 8, 0, 0);
-	PATCH(16, 7, 0, 5);
-	PATCH(16, 7, 0, 0xff);
+	PATCH(16, 6, LC_ERANGE, 16);
+	PATCH(16, 6, LC_ERANGE, 0xff);
+	PATCH(16, 5, LC_ERANGE, 4);
+	PATCH(16, 6, 0, 15);
+	PATCH(16, 6, 0, 0);
+	PATCH(16, 5, 0, 5);
+	PATCH(16, 5, 0, 0xff);
 	/* Without the flag the body needs k coefficients. */
-	PATCH(16, 4, LC_ETRUNC, 3 | WIRE_BLOCK_FORWARD << 3);
-	/* Sample 17, dense: k = 8, B = 64, coef 8, payload 16. */
-	PATCH(17, 5, LC_ETRUNC, 0, 65);
-	PATCH(17, 5, LC_EPROTO, 0, 63);
-	PATCH(17, 7, LC_ETRUNC, 8);
-	PATCH(17, 7, LC_EPROTO, 6);
-	PATCH(17, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+	PATCH(16, 2, LC_ETRUNC, 3 | WIRE_BLOCK_FORWARD << 3);
+	/* Sample 17, dense: k = 8, B = 64, coef 6, payload 14. */
+	PATCH(17, 3, LC_ETRUNC, 0, 65);
+	PATCH(17, 3, LC_EPROTO, 0, 63);
+	PATCH(17, 5, LC_ETRUNC, 8);
+	PATCH(17, 5, LC_EPROTO, 6);
+	PATCH(17, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 }
 END_TEST
 
-/* A relay list: sample 35 (layer 0) is systematic with index 8, ndest 9
- * (3), tags 10, 14 and 18 (0x05060708, 0, 0xffffffff), payload 22 (B = 3). */
+/* A relay list: sample 35 (layer 0) is systematic with index 6, ndest 7
+ * (3), tags 8, 12 and 16 (0x05060708, 0, 0xffffffff), payload 20 (B = 3). */
 START_TEST(test_bad_fields_dests)
 {
-	PATCH(35, 4, LC_ERANGE, (WIRE_BLOCK_SYSTEMATIC | WIRE_BLOCK_DESTS) << 3); /* not FORWARD */
-	PATCH(35, 4, LC_EPROTO, (WIRE_BLOCK_SYSTEMATIC | WIRE_BLOCK_FORWARD) << 3); /* no list read */
-	PATCH(35, 9, LC_ERANGE, 0);
-	PATCH(35, 9, LC_ERANGE, WIRE_DEST_MAX + 1);
-	PATCH(35, 9, LC_ERANGE, 0xff);
-	PATCH(35, 9, LC_EPROTO, 2);
-	PATCH(35, 9, LC_ETRUNC, 4);
-	PATCH(35, 14, LC_ERANGE, 5, 6, 7, 8); /* the first tag again */
-	PATCH(35, 18, LC_ERANGE, 0, 0, 0, 0); /* the second again */
-	PATCH(35, 18, 0, 0, 0, 0, 2);
+	PATCH(35, 2, LC_ERANGE, (WIRE_BLOCK_SYSTEMATIC | WIRE_BLOCK_DESTS) << 3); /* not FORWARD */
+	PATCH(35, 2, LC_EPROTO, (WIRE_BLOCK_SYSTEMATIC | WIRE_BLOCK_FORWARD) << 3); /* no list read */
+	PATCH(35, 7, LC_ERANGE, 0);
+	PATCH(35, 7, LC_ERANGE, WIRE_DEST_MAX + 1);
+	PATCH(35, 7, LC_ERANGE, 0xff);
+	PATCH(35, 7, LC_EPROTO, 2);
+	PATCH(35, 7, LC_ETRUNC, 4);
+	PATCH(35, 12, LC_ERANGE, 5, 6, 7, 8); /* the first tag again */
+	PATCH(35, 16, LC_ERANGE, 0, 0, 0, 0); /* the second again */
+	PATCH(35, 16, 0, 0, 0, 0, 2);
 	/* The encoder holds the same rules. */
 	ck_assert(wire_sample(35, &msg, unit));
 	msg.u.block.flags &= (uint8_t)~WIRE_BLOCK_DESTS;
@@ -501,17 +527,17 @@ END_TEST
 
 START_TEST(test_bad_fields_small)
 {
-	/* PULL, sample 11: seg 0, layer 4, flags 5, count 6. */
-	PATCH(11, 4, LC_ERANGE, WIRE_LAYERS_MAX);
-	PATCH(11, 5, LC_ERANGE, 0x02);
-	PATCH(11, 5, LC_ERANGE, 0xff);
-	PATCH(11, 5, 0, 0x00);
-	PATCH(11, 6, LC_ERANGE, 0, 0);
-	PATCH(11, 6, LC_ERANGE, 0x01, 0x01);
-	PATCH(11, 6, LC_ERANGE, 0xff, 0xff);
-	/* DONE, sample 19: layer 4. */
-	PATCH(19, 4, LC_ERANGE, WIRE_LAYERS_MAX);
-	PATCH(19, 4, LC_ERANGE, 0xff);
+	/* PULL, sample 11: seg 0, layer 2, flags 3, count 4. */
+	PATCH(11, 2, LC_ERANGE, WIRE_LAYERS_MAX);
+	PATCH(11, 3, LC_ERANGE, 0x02);
+	PATCH(11, 3, LC_ERANGE, 0xff);
+	PATCH(11, 3, 0, 0x00);
+	PATCH(11, 4, LC_ERANGE, 0, 0);
+	PATCH(11, 4, LC_ERANGE, 0x01, 0x01);
+	PATCH(11, 4, LC_ERANGE, 0xff, 0xff);
+	/* DONE, sample 19: layer 2. */
+	PATCH(19, 2, LC_ERANGE, WIRE_LAYERS_MAX);
+	PATCH(19, 2, LC_ERANGE, 0xff);
 	/* SUBSCRIBE, sample 21: level 0, cap 1. */
 	PATCH(21, 1, LC_ERANGE, WIRE_LAYERS_MAX);
 	PATCH(21, 1, LC_ERANGE, 3);           /* level 7 > cap 3 */
@@ -543,15 +569,15 @@ START_TEST(test_bad_fields_small)
 	ck_assert_int_eq(raw_decode(WIRE_PING, ping9, 9), LC_EPROTO);
 	ck_assert_int_eq(raw_decode(WIRE_PONG, ping9, 7), LC_ETRUNC);
 	ck_assert_int_eq(raw_decode(WIRE_PONG, ping9, 8), 0);
-	/* WANT, sample 34: seg 0, layer 4, k 5, bitmap 7 (k = 13: 2 bytes). */
-	PATCH(34, 4, LC_ERANGE, WIRE_LAYERS_MAX);
-	PATCH(34, 5, LC_ERANGE, 0, 0);            /* k = 0 */
-	PATCH(34, 5, LC_ERANGE, 0x01, 0x01);      /* k = 257 */
-	PATCH(34, 8, LC_ERANGE, 0x20);            /* bit 13: past k */
-	PATCH(34, 8, LC_ERANGE, 0x00);            /* nothing wanted */
-	PATCH(34, 7, 0, 0x01);                    /* chunks 0 and 12 */
-	PATCH(34, 5, LC_ETRUNC, 0, 17);           /* 3 bitmap bytes declared */
-	PATCH(34, 5, LC_EPROTO, 0, 8);            /* 1 bitmap byte: 1 left over */
+	/* WANT, sample 34: seg 0, layer 2, k 3, bitmap 5 (k = 13: 2 bytes). */
+	PATCH(34, 2, LC_ERANGE, WIRE_LAYERS_MAX);
+	PATCH(34, 3, LC_ERANGE, 0, 0);            /* k = 0 */
+	PATCH(34, 3, LC_ERANGE, 0x01, 0x01);      /* k = 257 */
+	PATCH(34, 6, LC_ERANGE, 0x20);            /* bit 13: past k */
+	PATCH(34, 6, LC_ERANGE, 0x00);            /* nothing wanted */
+	PATCH(34, 5, 0, 0x01);                    /* chunks 0 and 12 */
+	PATCH(34, 3, LC_ETRUNC, 0, 17);           /* 3 bitmap bytes declared */
+	PATCH(34, 3, LC_EPROTO, 0, 8);            /* 1 bitmap byte: 1 left over */
 }
 END_TEST
 
@@ -857,6 +883,7 @@ Suite *suite_wire(void)
 	tcase_add_test(tc, test_block_extremes);
 	tcase_add_test(tc, test_golden);
 	tcase_add_test(tc, test_back_to_back);
+	tcase_add_test(tc, test_segment_low_bits);
 	tcase_add_test(tc, test_truncation);
 	tcase_add_test(tc, test_bad_lengths);
 	tcase_add_test(tc, test_bad_header);

@@ -128,7 +128,7 @@ static bool wire_sample(unsigned i, struct wire_msg *m, uint8_t *coef_unit)
 		return true;
 	case 11: /* PULL, maximal, repair */
 		m->type = WIRE_PULL;
-		m->u.pull.segment = UINT32_MAX;
+		m->u.pull.segment = 0xffff;
 		m->u.pull.layer = WIRE_LAYERS_MAX - 1;
 		m->u.pull.flags = WIRE_PULL_REPAIR;
 		m->u.pull.count = WIRE_K_MAX;
@@ -142,7 +142,7 @@ static bool wire_sample(unsigned i, struct wire_msg *m, uint8_t *coef_unit)
 		return true;
 	case 13: /* BLOCK, k = 256, B = 65535, the largest message */
 		m->type = WIRE_BLOCK;
-		m->u.block = (struct wire_block){ .segment = UINT32_MAX,
+		m->u.block = (struct wire_block){ .segment = 0xffff,
 			.layer = WIRE_LAYERS_MAX - 1, .flags = WIRE_BLOCK_FORWARD,
 			.k = WIRE_K_MAX, .block_size = WIRE_B_MAX,
 			.coef = ws_coef, .payload = ws_payload };
@@ -166,7 +166,7 @@ static bool wire_sample(unsigned i, struct wire_msg *m, uint8_t *coef_unit)
 		m->type = WIRE_BLOCK;
 		memset(coef_unit, 0, WIRE_K_MAX);
 		coef_unit[5] = 1;
-		m->u.block = (struct wire_block){ .segment = 123456, .layer = 3,
+		m->u.block = (struct wire_block){ .segment = 12345, .layer = 3,
 			.flags = WIRE_BLOCK_SYSTEMATIC, .k = 16, .block_size = 1400, .coef = coef_unit, .payload = ws_payload };
 		return true;
 	case 17: /* BLOCK, typical dense: k = 8, B = 64 */
@@ -180,7 +180,7 @@ static bool wire_sample(unsigned i, struct wire_msg *m, uint8_t *coef_unit)
 		return true;
 	case 19:
 		m->type = WIRE_DONE;
-		m->u.done.segment = UINT32_MAX;
+		m->u.done.segment = 0xffff;
 		m->u.done.layer = WIRE_LAYERS_MAX - 1;
 		return true;
 	case 20:
@@ -262,7 +262,7 @@ static bool wire_sample(unsigned i, struct wire_msg *m, uint8_t *coef_unit)
 		return true;
 	case 33: /* WANT, all of 256 */
 		m->type = WIRE_WANT;
-		m->u.want.segment = UINT32_MAX;
+		m->u.want.segment = 0xffff;
 		m->u.want.layer = WIRE_LAYERS_MAX - 1;
 		m->u.want.k = WIRE_K_MAX;
 		memset(m->u.want.bitmap, 0xff, sizeof m->u.want.bitmap);
