@@ -140,7 +140,17 @@ static void sent_by_type(const char *j, double *out)
 struct snap {
 	double innovative, blocks_out, sent[WIRE_TYPE_MAX + 1];
 	double wire;  /* every byte written to links (frame headers, pings) */
+	double msgs, frames; /* messages sent, WebSocket messages they went in */
 };
+
+/* One of net's counters, outside the engine's object that jnum reads. */
+static double net_num(const char *j, const char *key)
+{
+	char k[64];
+	snprintf(k, sizeof k, "\"%s\":", key);
+	const char *w = strstr(j, k);
+	return w ? atof(w + strlen(k)) : 0;
+}
 
 static void take_snap(const struct proc *p, bool peer, struct snap *s)
 {
@@ -149,9 +159,9 @@ static void take_snap(const struct proc *p, bool peer, struct snap *s)
 	if (j) {
 		s->innovative = peer ? innovative_bytes(j) : 0;
 		s->blocks_out = jnum(j, "blocks_out");
-		/* net's counter, outside the engine's object jnum reads */
-		const char *w = strstr(j, "\"frame_bytes\":");
-		s->wire = w ? atof(w + strlen("\"frame_bytes\":")) : 0;
+		s->wire = net_num(j, "frame_bytes");
+		s->msgs = net_num(j, "msgs_sent");
+		s->frames = net_num(j, "frames_sent");
 		sent_by_type(j, s->sent);
 	}
 	free(j);
@@ -263,9 +273,12 @@ static int run(const struct mode *m, const struct regime *g, int n, struct resul
 		take_snap(i ? peer[i - 1] : src, i > 0, &s1[i]);
 	double win = now_s() - t0;
 	double bytes = 0, sent[WIRE_TYPE_MAX + 1] = { 0 }, blocks = 0, all = 0, wire = 0;
+	double msgs = 0, frames = 0;
 	for (int i = 0; i <= n; i++) {
 		bytes += s1[i].innovative - s0[i].innovative;
 		wire += s1[i].wire - s0[i].wire;
+		msgs += s1[i].msgs - s0[i].msgs;
+		frames += s1[i].frames - s0[i].frames;
 		blocks += s1[i].blocks_out - s0[i].blocks_out;
 		for (int t = 1; t <= WIRE_TYPE_MAX; t++) {
 			sent[t] += s1[i].sent[t] - s0[i].sent[t];
@@ -283,8 +296,9 @@ static int run(const struct mode *m, const struct regime *g, int n, struct resul
 	for (int t = 1; t <= WIRE_TYPE_MAX; t++)
 		if (t != WIRE_BLOCK && sent[t] > 0)
 			printf(", %s %.2f", type_key(t), 100 * sent[t] / cap_bytes);
-	printf(", framing %.2f, idle %.1f; %.0f blocks\n", 100 * (wire - all) / cap_bytes,
-	       100 * (1 - wire / cap_bytes), blocks);
+	printf(", framing %.2f, idle %.1f; %.0f blocks; %.0f messages in %.0f WebSocket "
+	       "messages\n", 100 * (wire - all) / cap_bytes, 100 * (1 - wire / cap_bytes), blocks,
+	       msgs, frames);
 	double sb = s1[0].blocks_out - s0[0].blocks_out, sbytes = 0;
 	for (int t = 1; t <= WIRE_TYPE_MAX; t++)
 		sbytes += s1[0].sent[t] - s0[0].sent[t];
