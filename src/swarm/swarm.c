@@ -43,7 +43,7 @@ struct slink {
 	char remote_host[WIRE_HOST_MAX + 1]; /* dialled or seen from */
 	uint16_t remote_port;
 	int64_t created_us, open_us, since_us, last_rx_us, next_ping_us;
-	int64_t last_ping_us;     /* last PING sent (an RTT sample is due every RTT_EVERY*) */
+	int64_t last_ping_us;     /* last PING with ECHO (an RTT sample is due every RTT_EVERY*) */
 	int64_t rtt_us, srtt_us, rttvar_us;
 	int64_t peers_sent_us;    /* last PEERS to it */
 };
@@ -464,12 +464,28 @@ static void send_hello(struct swarm *sw, const struct slink *l)
 	send_msg(sw, l, &m);
 }
 
-static void send_ping(struct swarm *sw, struct slink *l, int64_t now)
+/* How often a link takes an RTT sample: the scheduler paces pulls with the
+ * RTT to the source, and the source its relays with the RTT to each;
+ * between two other peers the RTT is only shown, and a PING and PONG every
+ * 5 s on each of 30 links were 3 % of the upload of a 50 kbit/s peer. */
+static int64_t rtt_every(const struct swarm *sw, const struct slink *l)
+{
+	return is_source(sw) || (l->role & WIRE_ROLE_SOURCE) ? RTT_EVERY_US : RTT_EVERY_PEERS_US;
+}
+
+/* A PING asks for a PONG (ECHO) when an RTT sample is due or when the
+ * neighbour has been quiet for half an interval (its PONG then keeps it
+ * alive to us); else it only says that we are alive, and gets no answer:
+ * on a link that carries blocks one way, the other end's keepalives were
+ * each answered by a PONG that told nothing. */
+static void send_ping(struct swarm *sw, struct slink *l, bool echo, int64_t now)
 {
 	struct wire_msg m = { .type = WIRE_PING };
-	m.u.ping.nonce = (uint64_t)now;
+	m.u.ping.nonce = (uint32_t)now;
+	m.u.ping.flags = echo ? WIRE_PING_ECHO : 0;
 	send_msg(sw, l, &m);
-	l->last_ping_us = now;
+	if (echo)
+		l->last_ping_us = now;
 	l->next_ping_us = now + sw->cfg.ping_interval_us;
 }
 
@@ -480,13 +496,7 @@ static void sent_to(struct swarm *sw, struct slink *l, int64_t slack, int64_t no
 	if (l->state != SWARM_LINK_NEIGHBOUR)
 		return;
 	int64_t idle = now + sw->cfg.ping_interval_us + slack;
-	/* The scheduler paces pulls with the RTT to the source, and the source
-	 * its relays with the RTT to each; between two other peers the RTT is
-	 * only shown, and a PING and PONG every 5 s on each of 30 links were
-	 * 3 % of the upload of a 50 kbit/s peer. */
-	int64_t every = is_source(sw) || (l->role & WIRE_ROLE_SOURCE) ? RTT_EVERY_US
-								      : RTT_EVERY_PEERS_US;
-	int64_t rtt = l->last_ping_us + every;
+	int64_t rtt = l->last_ping_us + rtt_every(sw, l);
 	if (l->next_ping_us < idle)
 		l->next_ping_us = idle < rtt ? idle : rtt;
 }
@@ -1090,7 +1100,7 @@ accept:
 	 * that, gossip (gossip_reset on the new neighbour) tells it soon. */
 	if (!l->dialled && (is_tracker(sw) || partial_regime(sw)))
 		send_peers(sw, l, now);
-	send_ping(sw, l, now); /* also says: accepted */
+	send_ping(sw, l, true, now); /* also says: accepted */
 	return 0;
 }
 
@@ -1270,11 +1280,17 @@ int swarm_on_message(struct swarm *sw, uint32_t link, const struct wire_msg *m, 
 		on_peers(sw, l, &m->u.peers, now);
 		return 0;
 	case WIRE_PING: {
-		struct wire_msg r = { .type = WIRE_PONG };
-		r.u.ping.nonce = m->u.ping.nonce;
-		send_msg(sw, l, &r);
+		/* Without ECHO, a keepalive: our own traffic answers it. */
+		bool echo = m->u.ping.flags & WIRE_PING_ECHO;
+		if (echo) {
+			struct wire_msg r = { .type = WIRE_PONG };
+			r.u.ping.nonce = m->u.ping.nonce;
+			send_msg(sw, l, &r);
+		}
 		if (l->state == SWARM_LINK_ACCEPTED)
 			nbr_up(sw, l, now);
+		if (!echo)
+			return 0;
 		/* The PONG is our keepalive too: on a quiet link one PING and
 		 * one PONG go per interval, not one of each from either end
 		 * (with 30 neighbours, those were 1.1 % of the swarm's upload).
@@ -1284,9 +1300,9 @@ int swarm_on_message(struct swarm *sw, uint32_t link, const struct wire_msg *m, 
 		return 0;
 	}
 	case WIRE_PONG: {
-		int64_t sent = (int64_t)m->u.ping.nonce;
-		int64_t r = now - sent;
-		if (sent <= now && r <= 60000000) {
+		/* The nonce is our clock modulo 2^32 when we sent the PING. */
+		int64_t r = (int64_t)(uint32_t)((uint32_t)now - m->u.ping.nonce);
+		if (r <= 60000000) {
 			l->rtt_us = r;
 			if (l->srtt_us < 0) {
 				l->srtt_us = r;
@@ -1395,7 +1411,10 @@ void swarm_tick(struct swarm *sw, int64_t now)
 		/* Pings due within a quarter interval go now, so that a peer
 		 * wakes up about once per interval, not once per link. */
 		if (l->state != SWARM_LINK_HELLO && now >= l->next_ping_us - c->ping_interval_us / 4)
-			send_ping(sw, l, now);
+			send_ping(sw, l,
+				  now - l->last_rx_us >= c->ping_interval_us / 2 ||
+					  now >= l->last_ping_us + rtt_every(sw, l) - c->ping_interval_us / 4,
+				  now);
 	}
 	if (sw->joined && now >= sw->gossip_next_us) {
 		int64_t gi = sw->gossip_iv_us;

@@ -77,7 +77,9 @@
  * from it does). A neighbour lost otherwise — link closed without BYE, no
  * message for liveness_timeout (a PING goes after ping_interval without any
  * other message to the neighbour, a PONG included, and for the RTT every
- * 5 s on a link with the source, every 20 s between other peers), any other BYE
+ * 5 s on a link with the source, every 20 s between other peers; it asks
+ * for a PONG, ECHO, only for the RTT or when the neighbour has been quiet
+ * for half an interval, else the neighbour's traffic is answer enough), any other BYE
  * — is a failure. Joins (a peer becomes a neighbour), leaves and failures
  * are counted in total and per second over the last minute; the link swap
  * of a duplicate is not churn.
@@ -87,7 +89,8 @@
  * seeded from the config. The tracker address is dialled on swarm_join and
  * again whenever the peer has no neighbour and nothing else to dial.
  *
- * RTT: PING carries the send time as nonce; PONG echoes it; the smoothed
+ * RTT: PING carries the send time (microseconds, modulo 2^32) as nonce;
+ * PONG echoes it; the smoothed
  * RTT and its variation follow RFC 6298 (alpha 1/8, beta 1/4).
  */
 #ifndef LC_SWARM_H

@@ -245,7 +245,9 @@ static int check_msg(const struct wire_msg *m, size_t *body)
 	case WIRE_SEGMENT: return check_segment(&m->u.segment, body);
 	case WIRE_PING:
 	case WIRE_PONG:
-		*body = 8;
+		if (m->u.ping.flags & ~(m->type == WIRE_PING ? WIRE_PING_ECHO : 0))
+			return LC_ERANGE;
+		*body = 5;
 		return 0;
 	case WIRE_BYE: return check_bye(&m->u.bye, body);
 	case WIRE_WANT: return check_want(&m->u.want, body);
@@ -466,7 +468,9 @@ static int dec_body(struct rd *r, struct wire_msg *m)
 		return rd_u8(r, &m->u.subscribe.flags);
 	case WIRE_SEGMENT: return dec_segment(r, &m->u.segment);
 	case WIRE_PING:
-	case WIRE_PONG: return rd_u64(r, &m->u.ping.nonce);
+	case WIRE_PONG:
+		TRY(rd_u32(r, &m->u.ping.nonce));
+		return rd_u8(r, &m->u.ping.flags);
 	case WIRE_BYE:
 		TRY(rd_u16(r, &m->u.bye.code));
 		return rd_str(r, m->u.bye.reason, WIRE_REASON_MAX, false);
@@ -660,7 +664,8 @@ static void enc_body(struct wr *w, const struct wire_msg *m)
 	}
 	case WIRE_PING:
 	case WIRE_PONG:
-		wr_u64(w, m->u.ping.nonce);
+		wr_u32(w, m->u.ping.nonce);
+		wr_u8(w, m->u.ping.flags);
 		break;
 	case WIRE_BYE:
 		wr_u16(w, m->u.bye.code);

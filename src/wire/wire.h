@@ -27,8 +27,8 @@
  *
  * Versions (WIRE_VERSION = 6): 5 and before began every message with a
  * version byte, under subprotocol layercast.v1, sent the whole 32-bit
- * segment number in every message that names one and a BLOCK's layer and
- * flags in 2 bytes; 5 packed messages back to back; 4 sent one message per
+ * segment number in every message that names one, a BLOCK's layer and
+ * flags in 2 bytes, and an 8-byte PING nonce that every PING had echoed; 5 packed messages back to back; 4 sent one message per
  * WebSocket message; 3 sent k, B and gen_len in each BLOCK in 10 bytes and
  * named relay list peers by their 8-byte ids; 2 had an 8-byte header that
  * also held the magic "LC" and the body length; 1 sent systematic blocks' k
@@ -137,9 +137,15 @@
  *       8    hash       FNV-1a 64 of the layer's bytes (wire_hash64)
  *   (44..226 bytes)
  *
- * PING (9) / PONG (10): application-level RTT. PONG echoes the PING's nonce.
- *   0   8    nonce      any value (e.g. the sender's clock)
- *   (8 bytes)
+ * PING (9) / PONG (10): keepalive and application-level RTT.
+ *   0   4    nonce      PING: any value (e.g. the sender's clock, in
+ *                       microseconds, modulo 2^32); PONG: the PING's
+ *   4   1    flags      PING: 0x01 ECHO, answer with a PONG (the sender
+ *                       wants an RTT sample, or has not heard from the
+ *                       receiver lately); a PING without it only keeps
+ *                       the link alive, and gets no answer. PONG: 0.
+ *                       Other bits 0.
+ *   (5 bytes)
  *
  * BYE (11): the sender is closing the link.
  *   0   2    code       enum wire_bye_code (unknown codes are accepted, so that
@@ -354,8 +360,11 @@ struct wire_segment {
 	struct wire_layer_desc layer[WIRE_LAYERS_MAX];
 };
 
+enum { WIRE_PING_ECHO = 0x01 };
+
 struct wire_ping {
-	uint64_t nonce;
+	uint32_t nonce;
+	uint8_t flags;           /* PING: WIRE_PING_ECHO or 0; PONG: 0 */
 };
 
 struct wire_bye {

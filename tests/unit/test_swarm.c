@@ -113,10 +113,12 @@ static struct wire_msg hello_from(uint64_t id, uint8_t role, const char *stream,
 	return m;
 }
 
+/* A PING that asks for a PONG (ECHO). */
 static struct wire_msg ping_msg(uint64_t nonce)
 {
 	struct wire_msg m = { .type = WIRE_PING };
-	m.u.ping.nonce = nonce;
+	m.u.ping.nonce = (uint32_t)nonce;
+	m.u.ping.flags = WIRE_PING_ECHO;
 	return m;
 }
 
@@ -315,6 +317,87 @@ START_TEST(ping_only_when_idle)
 	ck_assert(!swarm_has_neighbour(sw, 0x207, NULL));
 	ck_assert(swarm_has_neighbour(sw, 0x208, NULL));
 	ck_assert(swarm_has_neighbour(sw, 0x209, NULL));
+	swarm_free(sw);
+}
+END_TEST
+
+/* Messages of a type sent on a link, with a PING's ECHO flag set or not. */
+static unsigned count_pings(const struct rec *r, uint32_t link, bool echo)
+{
+	unsigned c = 0;
+	for (unsigned i = 0; i < r->nsent; i++)
+		c += r->sent_link[i] == link && r->sent[i].type == WIRE_PING &&
+		     !!(r->sent[i].u.ping.flags & WIRE_PING_ECHO) == echo;
+	return c;
+}
+
+/* ECHO: a PING without it is a keepalive and gets no PONG; ours asks for
+ * one only when an RTT sample is due or the neighbour has been quiet. The
+ * nonce is the clock modulo 2^32: the RTT comes right across a wrap. */
+START_TEST(ping_echo)
+{
+	struct rec r = { 0 };
+	struct swarm_ops ops = rec_ops(&r);
+	struct swarm_config cfg = { .self_id = 0x100, .role = WIRE_ROLE_SOURCE | WIRE_ROLE_TRACKER,
+				    .stream = "s", .host = "10.0.0.1", .port = 7000, .seed = 1,
+				    .ping_interval_us = 1000000, .liveness_timeout_us = 5000000 };
+	const int64_t t0 = 1000000;
+	struct swarm *sw;
+	ck_assert_int_eq(swarm_new(&cfg, &ops, &sw), 0);
+	ck_assert_int_eq(swarm_join(sw, t0), 0);
+	link_neighbour(sw, 7, 0x207, WIRE_ROLE_PEER, t0);
+	link_neighbour(sw, 8, 0x208, WIRE_ROLE_PEER, t0);
+	unsigned q7 = count_sent(&r, 7, WIRE_PONG);
+	unsigned e8 = count_pings(&r, 8, true), k8 = count_pings(&r, 8, false);
+	/* 10 s: we send on link 7 and its peer only keeps alive (no ECHO);
+	 * link 8's peer sends to us and we to it nothing. */
+	for (int64_t t = t0 + 100000; t <= t0 + 10000000; t += 100000) {
+		swarm_on_sent(sw, 7, t);
+		swarm_on_activity(sw, 8, t);
+		if ((t - t0) % 1000000 == 0) {
+			struct wire_msg m = ping_msg((uint64_t)t);
+			m.u.ping.flags = 0;
+			ck_assert_int_eq(swarm_on_message(sw, 7, &m, t), 0);
+		}
+		swarm_tick(sw, t);
+	}
+	ck_assert_uint_eq(count_sent(&r, 7, WIRE_PONG), q7);
+	/* Our keepalives on link 8 ask for nothing but the RTT samples (5 s
+	 * apart with the source). */
+	unsigned echo = count_pings(&r, 8, true) - e8, keep = count_pings(&r, 8, false) - k8;
+	ck_assert_uint_ge(echo, 1);
+	ck_assert_uint_le(echo, 3);
+	ck_assert_uint_ge(keep, 6);
+	/* A PING with ECHO is answered with its nonce. */
+	struct wire_msg m = ping_msg(77);
+	ck_assert_int_eq(swarm_on_message(sw, 7, &m, t0 + 10050000), 0);
+	ck_assert_uint_eq(count_sent(&r, 7, WIRE_PONG), q7 + 1);
+	ck_assert_uint_eq(last_sent(&r, 7, WIRE_PONG)->u.ping.nonce, 77);
+	/* Link 8's peer goes quiet: our next PING asks for a PONG. */
+	e8 = count_pings(&r, 8, true);
+	int64_t t = t0 + 10100000;
+	while (count_pings(&r, 8, true) == e8 && t < t0 + 13000000) {
+		swarm_on_sent(sw, 7, t);
+		swarm_on_activity(sw, 7, t);
+		swarm_tick(sw, t);
+		t += 100000;
+	}
+	ck_assert_uint_eq(count_pings(&r, 8, true), e8 + 1);
+	m.type = WIRE_PONG;
+	m.u.ping.nonce = last_sent(&r, 8, WIRE_PING)->u.ping.nonce;
+	m.u.ping.flags = 0;
+	ck_assert_int_eq(swarm_on_message(sw, 8, &m, t - 100000 + 25000), 0);
+	struct swarm_nbr n;
+	ck_assert_int_eq(swarm_link_get(sw, 8, &n), 0);
+	ck_assert_int_eq(n.rtt_us, 25000);
+	/* Sent 10 ms before the low 32 bits of the clock wrap, back 15 ms
+	 * after. */
+	m.u.ping.nonce = (uint32_t)-10000;
+	ck_assert_int_eq(swarm_on_message(sw, 8, &m, ((int64_t)2 << 32) + 15000), 0);
+	ck_assert_int_eq(swarm_link_get(sw, 8, &n), 0);
+	ck_assert_int_eq(n.rtt_us, 25000);
+	ck_assert_uint_lt(r.nsent, 128); /* all recorded */
+	ck_assert_uint_eq(r.ndown, 0);
 	swarm_free(sw);
 }
 END_TEST
@@ -1617,6 +1700,7 @@ Suite *suite_swarm(void)
 	TCase *tc = tcase_create("direct");
 	tcase_add_test(tc, handshake_direct);
 	tcase_add_test(tc, ping_only_when_idle);
+	tcase_add_test(tc, ping_echo);
 	tcase_add_test(tc, rtt_samples_by_role);
 	tcase_add_test(tc, refusals_direct);
 	tcase_add_test(tc, gossip_trickle);

@@ -89,7 +89,7 @@ static bool msg_eq(const struct wire_msg *a, const struct wire_msg *b)
 	}
 	case WIRE_PING:
 	case WIRE_PONG:
-		return a->u.ping.nonce == b->u.ping.nonce;
+		return a->u.ping.nonce == b->u.ping.nonce && a->u.ping.flags == b->u.ping.flags;
 	case WIRE_BYE:
 		return a->u.bye.code == b->u.bye.code && !strcmp(a->u.bye.reason, b->u.bye.reason);
 	}
@@ -276,7 +276,7 @@ START_TEST(test_golden)
 
 	static const uint8_t pong[] = {
 		0x0a,                               /* PONG */
-		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		0xff, 0xff, 0xff, 0xff, 0x00,       /* nonce, flags */
 	};
 	n = encode_sample(27);
 	ck_assert_uint_eq(n, sizeof pong);
@@ -564,11 +564,16 @@ START_TEST(test_bad_fields_small)
 	ck_assert_int_eq(raw_decode(WIRE_BYE, body, sizeof body), LC_ERANGE);
 	body[2] = WIRE_REASON_MAX;
 	ck_assert_int_eq(raw_decode(WIRE_BYE, body, sizeof body - 1), 0);
-	/* PING/PONG: 8 bytes exactly. */
-	static const uint8_t ping9[9] = { 0 };
-	ck_assert_int_eq(raw_decode(WIRE_PING, ping9, 9), LC_EPROTO);
-	ck_assert_int_eq(raw_decode(WIRE_PONG, ping9, 7), LC_ETRUNC);
-	ck_assert_int_eq(raw_decode(WIRE_PONG, ping9, 8), 0);
+	/* PING/PONG: 5 bytes exactly; ECHO is a PING's only flag. */
+	static uint8_t ping6[6] = { 0 };
+	ck_assert_int_eq(raw_decode(WIRE_PING, ping6, 6), LC_EPROTO);
+	ck_assert_int_eq(raw_decode(WIRE_PONG, ping6, 4), LC_ETRUNC);
+	ck_assert_int_eq(raw_decode(WIRE_PONG, ping6, 5), 0);
+	ping6[4] = WIRE_PING_ECHO;
+	ck_assert_int_eq(raw_decode(WIRE_PING, ping6, 5), 0);
+	ck_assert_int_eq(raw_decode(WIRE_PONG, ping6, 5), LC_ERANGE);
+	ping6[4] = 0x02;
+	ck_assert_int_eq(raw_decode(WIRE_PING, ping6, 5), LC_ERANGE);
 	/* WANT, sample 34: seg 0, layer 2, k 3, bitmap 5 (k = 13: 2 bytes). */
 	PATCH(34, 2, LC_ERANGE, WIRE_LAYERS_MAX);
 	PATCH(34, 3, LC_ERANGE, 0, 0);            /* k = 0 */
@@ -858,7 +863,8 @@ START_TEST(test_random_roundtrip)
 			break;
 		case WIRE_PING:
 		case WIRE_PONG:
-			msg.u.ping.nonce = lc_rng_next(&rng);
+			msg.u.ping.nonce = (uint32_t)lc_rng_next(&rng);
+			msg.u.ping.flags = msg.type == WIRE_PING ? (uint8_t)lc_rng_below(&rng, 2) : 0;
 			break;
 		default:
 			break;

@@ -236,11 +236,12 @@ static bool wire_sample(unsigned i, struct wire_msg *m, uint8_t *coef_unit)
 		return true;
 	case 27:
 		m->type = WIRE_PONG;
-		m->u.ping.nonce = UINT64_MAX;
+		m->u.ping.nonce = UINT32_MAX;
 		return true;
 	case 28:
 		m->type = WIRE_PING;
-		m->u.ping.nonce = 0x8000000000000001ULL;
+		m->u.ping.nonce = 0x80000001u;
+		m->u.ping.flags = WIRE_PING_ECHO;
 		return true;
 	case 29: /* BYE, empty reason */
 		m->type = WIRE_BYE;
