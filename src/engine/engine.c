@@ -124,7 +124,9 @@ static int encode_send(struct engine *e, struct elink *el, const struct wire_msg
 	int n = wire_encode(m, e->encbuf, WIRE_MAX_MSG);
 	if (n < 0)
 		return n;
-	int rc = link_send(el->nl, e->encbuf, (size_t)n);
+	/* A BLOCK runs to the end of its WebSocket message (wire.h). */
+	int rc = link_send_flags(el->nl, e->encbuf, (size_t)n,
+				 m->type == WIRE_BLOCK ? NET_SEND_LAST : 0);
 	if (rc == 0)
 		e->tx_type[m->type] += (uint64_t)n;
 	return rc;

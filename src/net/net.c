@@ -45,6 +45,7 @@ static size_t ws_frame_hdr(size_t len, bool client)
 struct msg {
 	struct msg *next;
 	size_t len;
+	bool last;      /* NET_SEND_LAST: ends its WebSocket message */
 	uint8_t buf[]; /* LWS_PRE headroom, then len bytes */
 };
 
@@ -454,6 +455,11 @@ static void link_wake(struct net_link *l)
 
 int link_send(struct net_link *l, const void *data, size_t len)
 {
+	return link_send_flags(l, data, len, 0);
+}
+
+int link_send_flags(struct net_link *l, const void *data, size_t len, unsigned flags)
+{
 	struct net *n = l->net;
 	if (l->closing || !l->wsi)
 		return LC_ECLOSED;
@@ -467,6 +473,7 @@ int link_send(struct net_link *l, const void *data, size_t len)
 		return LC_ENOMEM;
 	m->next = NULL;
 	m->len = len;
+	m->last = flags & NET_SEND_LAST;
 	if (len)
 		memcpy(m->buf + LWS_PRE, data, len);
 	if (l->qtail)
@@ -668,12 +675,13 @@ static int on_writable(struct net_link *l, struct lws *wsi)
 	if (l->waiting_tokens)
 		return 0;
 	/* The messages that go in this WebSocket message: the head, and
-	 * those behind it while they fit in coalesce_max. */
+	 * those behind it while they fit in coalesce_max, up to a LAST one. */
 	size_t len = m ? m->len : 0;
 	unsigned cnt = 1;
-	for (struct msg *x = m ? m->next : NULL;
-	     x && n->cbuf && len + x->len <= n->cfg.coalesce_max; x = x->next) {
-		len += x->len;
+	for (struct msg *x = m; x && !x->last && x->next && n->cbuf &&
+				len + x->next->len <= n->cfg.coalesce_max;
+	     x = x->next) {
+		len += x->next->len;
 		cnt++;
 	}
 	if (!m) {

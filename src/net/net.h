@@ -21,8 +21,9 @@
  * Links: once open a link is symmetric, either side sends. One WebSocket
  * binary message carries one message queued with link_send(), or, with
  * coalesce_max set, the messages at the head of the queue that fit in
- * coalesce_max bytes, back to back (the user's messages must then delimit
- * themselves); net never looks inside them. A message is reassembled from however many fragments and reads it arrives
+ * coalesce_max bytes, back to back, up to one sent with NET_SEND_LAST (the
+ * user's messages must then delimit themselves, but for a LAST one, which
+ * may run to the end); net never looks inside them. A message is reassembled from however many fragments and reads it arrives
  * in, up to max_message bytes (above: close 1009). The user's on_message
  * may return a WebSocket close code (1002, 1007, ...) to reject a malformed
  * message: net closes the link with that code and counts it. Text frames
@@ -225,6 +226,9 @@ bool net_is_down(const struct net *n);
 /* Queue one message. 0, LC_EFULL (would exceed the link's queue bound;
  * nothing queued), LC_ECLOSED (the link is closing), LC_ENOMEM. */
 int link_send(struct net_link *l, const void *data, size_t len);
+enum { NET_SEND_LAST = 0x01 }; /* nothing follows it in its WebSocket message */
+/* The same with flags (NET_SEND_*). */
+int link_send_flags(struct net_link *l, const void *data, size_t len, unsigned flags);
 /* Close with code (1000..4999) and a reason (truncated to 123 bytes). The
  * queued messages are dropped; on_close follows when the peer answers (or
  * the close times out). */

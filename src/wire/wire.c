@@ -395,15 +395,9 @@ static int dec_block(struct rd *r, struct wire_block *b)
 	TRY(rd_u8(r, &lf));
 	b->layer = lf & 7;
 	b->flags = lf >> 3;
-	uint16_t bs;
 	uint8_t k1;
-	TRY(rd_u16(r, &bs));
 	TRY(rd_u8(r, &k1));
-	b->block_size = bs;
 	b->k = (uint16_t)(k1 + 1);
-	/* B sizes what follows: a wild value is a bad field, not a short
-	 * body. */
-	TRY(check_kb(b->k, b->block_size));
 	if (b->flags & ~BLOCK_FLAGS)
 		return LC_ERANGE;
 	if (b->flags & WIRE_BLOCK_SYSTEMATIC) {
@@ -423,6 +417,12 @@ static int dec_block(struct rd *r, struct wire_block *b)
 		for (unsigned i = 0; i < b->ndest; i++)
 			TRY(rd_u32(r, &b->dest[i]));
 	}
+	/* The payload is the rest of the WebSocket message. */
+	if (!r->left)
+		return LC_ETRUNC;
+	if (r->left > WIRE_B_MAX)
+		return LC_ERANGE;
+	b->block_size = (uint32_t)r->left;
 	TRY(rd_bytes(r, b->block_size, &b->payload));
 	return 0;
 }
@@ -562,7 +562,6 @@ static void wr_block_head(struct wr *w, const struct wire_block *b)
 {
 	wr_u16(w, (uint16_t)b->segment);
 	wr_u8(w, (uint8_t)(b->layer | b->flags << 3));
-	wr_u16(w, (uint16_t)b->block_size);
 	wr_u8(w, (uint8_t)(b->k - 1));
 	if (!(b->flags & WIRE_BLOCK_SYSTEMATIC)) {
 		wr_bytes(w, b->coef, b->k);

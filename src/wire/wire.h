@@ -9,14 +9,14 @@
  * layercast.v6 (WIRE_SUBPROTOCOL) for this page, so that peers of another
  * version are refused at the handshake (HTTP 400) rather than mid-stream.
  * A message is a 1-byte common header and a body; the body's fields give
- * its length, and the next message, if any, starts right after it. Every integer is
- * unsigned big-endian (network byte order) unless marked "signed" (two's
+ * its length (a BLOCK's runs to the end of its WebSocket message), and the
+ * next message, if any, starts right after it. Every integer is unsigned
+ * big-endian (network byte order) unless marked "signed" (two's
  * complement). A string is a u8 length followed by that many bytes, no
  * terminator; every string byte is printable ASCII 0x20..0x7E (a host
- * string also has no space 0x20). Every body is self-delimiting (its fields
- * give its length), and the decoder rejects anything that does not follow
- * this page exactly, so a valid message has one and only one encoding
- * (decode then encode gives the same bytes back).
+ * string also has no space 0x20). The decoder rejects anything that does
+ * not follow this page exactly, so a valid message has one and only one
+ * encoding (decode then encode gives the same bytes back).
  *
  * Common header (1 byte)
  *
@@ -28,7 +28,8 @@
  * Versions (WIRE_VERSION = 6): 5 and before began every message with a
  * version byte, under subprotocol layercast.v1, sent the whole 32-bit
  * segment number in every message that names one, a BLOCK's layer and
- * flags in 2 bytes, and an 8-byte PING nonce that every PING had echoed; 5 packed messages back to back; 4 sent one message per
+ * flags in 2 bytes and its size B in 2 more, and an 8-byte PING nonce that
+ * every PING had echoed; 5 packed messages back to back; 4 sent one message per
  * WebSocket message; 3 sent k, B and gen_len in each BLOCK in 10 bytes and
  * named relay list peers by their 8-byte ids; 2 had an 8-byte header that
  * also held the magic "LC" and the body length; 1 sent systematic blocks' k
@@ -80,8 +81,8 @@
  * BLOCK (5): one coded block of one generation (one layer of one segment).
  * Every block is on the critical path of the upload, so its header is
  * short: the generation's true length is in the SEGMENT descriptor alone
- * (k and B are here too, so that a block can be decoded, checked and
- * relayed before its descriptor arrives).
+ * (k is here too, and B is the payload's length, so that a block can be
+ * decoded, checked and relayed before its descriptor arrives).
  *   0   2    segment    its low 16 bits (see "Segment numbers" below)
  *   2   1    layer and flags: bits 0-2 the layer (0..7); bits 3-7 the
  *                       flags, shifted left by 3 (flags = byte >> 3):
@@ -90,17 +91,20 @@
  *                       byte is 1, the others 0), 0x04 DESTS (with
  *                       FORWARD only: relay it to the listed peers alone).
  *                       Other flag bits (byte bits 6-7) 0.
- *   3   2    B          block size in bytes, 1..65535
- *   5   1    k - 1      blocks in the generation, k = 1..256
- *   6   c    coef       SYSTEMATIC: c = 1, the index (0..k-1) of the 1;
+ *   3   1    k - 1      blocks in the generation, k = 1..256
+ *   4   c    coef       SYSTEMATIC: c = 1, the index (0..k-1) of the 1;
  *                       else c = k, the coefficient vector over GF(2^8)
  *   DESTS only, d = 1 + 4n bytes (else d = 0):
- *   6+c  1   ndest      n, 1..64 (WIRE_DEST_MAX)
+ *   4+c  1   ndest      n, 1..64 (WIRE_DEST_MAX)
  *        4n  dest       peer tags: the low 32 bits of each listed peer's
  *                       id (wire_dest_tag), no two alike; a relay sends to
  *                       the neighbours whose tag is listed
- *   6+c+d B  payload    the coded block
- *   (exactly 6 + c + d + B bytes: 8..66059)
+ *   4+c+d B  payload    the coded block: the rest of the WebSocket
+ *                       message, B = 1..65535 bytes (the block size)
+ *   (4 + c + d + B bytes: 6..66057)
+ * A BLOCK is therefore the last message of its WebSocket message (messages
+ * may come before it there, none after it). Every block is relayed many
+ * times over, and the 2 bytes of B were 0.3 % of the upload at n = 30.
  *
  * DONE (6): the sender has decoded the generation; stop sending it.
  *   0   2    segment    its low 16 bits (see "Segment numbers" below)
@@ -174,13 +178,13 @@
  *
  * Errors of wire_decode() and wire_decode_next(), and the WebSocket close
  * code for each (wire_close_code()):
- *   LC_ETRUNC    input empty (no type byte), or a field runs past the
- *                end of the body                                   -> 1002
+ *   LC_ETRUNC    input empty (no type byte), a field runs past the
+ *                end of the body, or a BLOCK has no payload        -> 1002
  *   LC_EPROTO    body longer than its fields (trailing bytes; only
  *                wire_decode, which takes exactly one message)     -> 1002
  *   LC_ETYPE     unknown type                                      -> 1002
- *   LC_ERANGE    a field out of its range above (k = 0, B = 0,
- *                size > k*B, layer >= 8, counts above limits, bad
+ *   LC_ERANGE    a field out of its range above (k = 0, B = 0 or
+ *                over 65535, size > k*B, layer >= 8, counts above limits, bad
  *                string bytes, reserved flag bits, ...)            -> 1007
  *   LC_E2BIG     input larger than WIRE_MAX_MSG                    -> 1009
  * The checks run in this order: the header (length, type, size);
@@ -200,7 +204,7 @@
 #define WIRE_VERSION 6
 #define WIRE_SUBPROTOCOL "layercast.v6" /* the WebSocket subprotocol: the version */
 #define WIRE_HDR_LEN 1
-#define WIRE_BLOCK_HEAD 6 /* BLOCK body bytes before the coefficients */
+#define WIRE_BLOCK_HEAD 4 /* BLOCK body bytes before the coefficients */
 #define WIRE_MAX_MSG (70 * 1024)
 #define WIRE_MAX_BODY (WIRE_MAX_MSG - WIRE_HDR_LEN)
 
@@ -406,8 +410,9 @@ int wire_decode(const uint8_t *buf, size_t len, struct wire_msg *m);
 /*
  * Decode the first message of a WebSocket message's bytes (buf, len): as
  * wire_decode(), but bytes after the message's fields are the next message,
- * not an error; *used is set to the message's length (1..len). To read
- * them all: while (len) { decode_next; buf += used; len -= used; }.
+ * not an error; *used is set to the message's length (1..len; a BLOCK
+ * takes all of len). To read them all: while (len) { decode_next;
+ * buf += used; len -= used; }.
  */
 int wire_decode_next(const uint8_t *buf, size_t len, struct wire_msg *m, size_t *used);
 
@@ -433,8 +438,8 @@ int wire_encode(const struct wire_msg *m, uint8_t *buf, size_t cap);
 
 /*
  * Zero-copy BLOCK: encode everything of the BLOCK *b up to its payload (the
- * header, the fields, the coefficients and any relay list: 7 + 1 bytes if
- * systematic, else 7 + k; plus 1 + 4 * ndest with DESTS) into buf, so that
+ * header, the fields, the coefficients and any relay list: 5 + 1 bytes if
+ * systematic, else 5 + k; plus 1 + 4 * ndest with DESTS) into buf, so that
  * the caller can produce the block_size payload bytes right after it (e.g.
  * recode into the send buffer). b->payload is not read and may be NULL.
  * Returns the head length, or LC_ERANGE / LC_EINVAL / LC_EFULL as

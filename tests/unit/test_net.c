@@ -722,6 +722,12 @@ static bool parts_reached(void *arg)
 	return p->rx_parts >= 7;
 }
 
+static bool parts_307(void *arg)
+{
+	struct tpeer *p = arg;
+	return p->rx_parts >= 307;
+}
+
 /*
  * coalesce_max: the messages waiting on a link leave in one WebSocket
  * message while they fit, in order, and the receiver finds them back to
@@ -749,7 +755,8 @@ START_TEST(test_coalesce_and_frame_bytes)
 	ck_assert(wait_count(loop, &b.opens, 1, 5));
 
 	/* Queued in one go (the loop does not run between): 3 DONEs of 4
-	 * bytes and 4 blocks of 423. */
+	 * bytes and 4 blocks of 421, each LAST (a block's payload runs to the
+	 * end of its WebSocket message). */
 	static uint8_t buf[WIRE_MAX_MSG];
 	size_t lens[7], total = 0;
 	for (unsigned i = 0; i < 7; i++) {
@@ -757,7 +764,7 @@ START_TEST(test_coalesce_and_frame_bytes)
 		ck_assert_int_gt(n, 0);
 		lens[i] = (size_t)n;
 		total += lens[i];
-		ck_assert_int_eq(link_send(a.link, buf, lens[i]), 0);
+		ck_assert_int_eq(link_send_flags(a.link, buf, lens[i], i < 3 ? 0 : NET_SEND_LAST), 0);
 	}
 	ck_assert_uint_eq(lens[3], WIRE_HDR_LEN + WIRE_BLOCK_HEAD + 16 + 400);
 	ck_assert_uint_eq(lens[0], 4);
@@ -765,15 +772,27 @@ START_TEST(test_coalesce_and_frame_bytes)
 	ck_assert_uint_eq(b.rx_parts, 7);
 	for (unsigned i = 0; i < 7 && i < 8; i++)
 		ck_assert_uint_eq(b.rx_part_len[i], lens[i]);
-	/* 3 DONEs and 2 blocks fit in 1000 bytes (858), a third block does
-	 * not: 2 WebSocket messages. */
-	ck_assert_uint_eq(b.rx_msgs, 2);
+	/* The DONEs go with the first block; nothing goes after a block: 4
+	 * WebSocket messages. */
+	ck_assert_uint_eq(b.rx_msgs, 4);
 	struct net_stats st;
 	net_get_stats(a.net, &st);
 	ck_assert_uint_eq(st.msgs_sent, 7);
-	ck_assert_uint_eq(st.frames_sent, 2);
+	ck_assert_uint_eq(st.frames_sent, 4);
 	ck_assert_uint_eq(st.bytes_sent, total);
-	ck_assert_uint_eq(st.frame_bytes, total + 2 * (4 + 4));
+	ck_assert_uint_eq(st.frame_bytes, total + 4 * (4 + 4));
+	/* 300 DONEs: 250 fill coalesce_max (1000 bytes), 50 more follow. */
+	for (unsigned i = 0; i < 300; i++) {
+		int n = make_done(buf, sizeof buf, i);
+		ck_assert_int_eq(link_send(a.link, buf, (size_t)n), 0);
+	}
+	ck_assert(run_until(loop, parts_307, &b, 5));
+	ck_assert_uint_eq(b.rx_parts, 307);
+	ck_assert_uint_eq(b.rx_msgs, 4 + 2);
+	net_get_stats(a.net, &st);
+	ck_assert_uint_eq(st.frames_sent, 4 + 2);
+	total += 300 * 4;
+	ck_assert_uint_eq(st.frame_bytes, total + 6 * (4 + 4));
 
 	/* The accepting side's frames have no mask; a short one has a 2-byte
 	 * header. */
@@ -787,7 +806,7 @@ START_TEST(test_coalesce_and_frame_bytes)
 	 * is written either way. */
 	run_for(loop, 1.5);
 	net_get_stats(a.net, &st);
-	ck_assert_uint_eq(st.frame_bytes, total + 2 * (4 + 4));
+	ck_assert_uint_eq(st.frame_bytes, total + 6 * (4 + 4));
 	net_get_stats(b.net, &st);
 	ck_assert_uint_eq(st.frame_bytes, (uint64_t)n + 2);
 	net_free(a.net);

@@ -170,18 +170,18 @@ START_TEST(test_block_extremes)
 }
 END_TEST
 
-/* Every sample except the largest block, back to back in one WebSocket
- * message: wire_decode_next gives each in turn with its length;
+/* Every sample but the blocks back to back in one WebSocket message, and
+ * a block last: wire_decode_next gives each in turn with its length;
  * wire_decode takes one message only; a message cut short at the end is
- * an error, not a message. */
+ * an error, not a message; a block takes the rest. */
 START_TEST(test_back_to_back)
 {
 	static uint8_t cat[4 * WIRE_MAX_MSG];
 	size_t off = 0, lens[256];
 	unsigned n = n_samples(), cnt = 0;
-	for (unsigned i = 0; i < n; i++) {
-		size_t len = encode_sample(i);
-		if (off + len > sizeof cat)
+	for (unsigned i = 0; i <= n; i++) {
+		size_t len = encode_sample(i < n ? i : 16);
+		if (i < n && (msg.type == WIRE_BLOCK || off + len > sizeof cat - WIRE_MAX_MSG))
 			continue;
 		memcpy(cat + off, buf, len);
 		off += len;
@@ -190,9 +190,12 @@ START_TEST(test_back_to_back)
 	ck_assert_uint_ge(cnt, 20);
 	size_t pos = 0, used;
 	for (unsigned j = 0, i = 0; j < cnt; j++) {
-		/* The j-th message is sample i (some samples were left out). */
-		for (; i < n && encode_sample(i) != lens[j]; i++)
+		/* The j-th message is sample i (the blocks were left out, and
+		 * sample 16, a block, is last). */
+		for (; i < n && (encode_sample(i) != lens[j] || msg.type == WIRE_BLOCK); i++)
 			;
+		if (i == n)
+			encode_sample(16);
 		int rc = wire_decode_next(cat + pos, off - pos, &msg2, &used);
 		ck_assert_msg(rc == 0, "msg %u: %d", j, rc);
 		ck_assert_uint_eq(used, lens[j]);
@@ -204,9 +207,18 @@ START_TEST(test_back_to_back)
 		i++;
 	}
 	ck_assert_uint_eq(pos, off);
-	/* The last message cut short by one byte. */
-	ck_assert_int_eq(wire_decode_next(cat + off - lens[cnt - 1], lens[cnt - 1] - 1, &msg2, &used),
-			 LC_ETRUNC);
+	/* The last but one message cut short by one byte. */
+	ck_assert_int_eq(wire_decode_next(cat + off - lens[cnt - 1] - lens[cnt - 2], lens[cnt - 2] - 1,
+					  &msg2, &used), LC_ETRUNC);
+	/* Whatever follows a block is its payload. */
+	size_t b = encode_sample(16);
+	memcpy(cat, buf, b);
+	size_t d = encode_sample(19);
+	memcpy(cat + b, buf, d);
+	ck_assert_int_eq(wire_decode_next(cat, b + d, &msg2, &used), 0);
+	ck_assert_uint_eq(used, b + d);
+	ck_assert_int_eq(msg2.type, WIRE_BLOCK);
+	ck_assert_uint_eq(msg2.u.block.block_size, 1400 + d);
 	/* A bad second message is an error of its own. */
 	size_t a = encode_sample(22);
 	memcpy(cat, buf, a);
@@ -266,8 +278,8 @@ START_TEST(test_golden)
 	static const uint8_t block[] = {
 		0x05,                               /* BLOCK */
 		0x00, 0x00, 0x10,                   /* seg 0, layer 0 | SYSTEMATIC << 3 */
-		0x00, 0x01, 0x00,                   /* B 1, k - 1 = 0 */
-		0x00, 0x00,                         /* index 0, payload */
+		0x00,                               /* k - 1 = 0 */
+		0x00, 0x00,                         /* index 0, payload (B = 1) */
 	};
 	n = encode_sample(12);
 	ck_assert_uint_eq(n, sizeof block);
@@ -296,9 +308,20 @@ START_TEST(test_truncation)
 	unsigned ns = n_samples();
 	for (unsigned i = 0; i < ns; i++) {
 		size_t n = encode_sample(i);
+		/* A BLOCK's payload is the rest of the message: a prefix that
+		 * keeps a byte of it is a block of fewer bytes. */
+		size_t whole = n;
+		if (msg.type == WIRE_BLOCK)
+			n -= msg.u.block.block_size - 1;
 		for (size_t len = 0; len < n; len++)
 			ck_assert_msg(wire_decode(buf, len, &msg2) == LC_ETRUNC,
 				      "sample %u prefix %zu", i, len);
+		if (msg.type == WIRE_BLOCK) {
+			ck_assert_int_eq(wire_decode(buf, n, &msg2), 0);
+			ck_assert_uint_eq(msg2.u.block.block_size, 1);
+			ck_assert_int_eq(wire_decode(buf, whole, &msg2), 0);
+			ck_assert_uint_eq(msg2.u.block.block_size, msg.u.block.block_size);
+		}
 	}
 }
 END_TEST
@@ -308,9 +331,13 @@ START_TEST(test_bad_lengths)
 	unsigned ns = n_samples();
 	for (unsigned i = 0; i < ns; i++) {
 		size_t n = encode_sample(i);
-		/* A byte beyond the message's fields. */
+		/* A byte beyond the message's fields (a BLOCK's payload has
+		 * none beyond it: one more payload byte, unless that is too
+		 * many). */
 		buf[n] = 0;
-		ck_assert_int_eq(wire_decode(buf, n + 1, &msg2), LC_EPROTO);
+		int want = msg.type != WIRE_BLOCK ? LC_EPROTO
+			   : msg.u.block.block_size < WIRE_B_MAX ? 0 : LC_ERANGE;
+		ck_assert_int_eq(wire_decode(buf, n + 1, &msg2), want);
 		ck_assert_int_eq(wire_decode(buf, n, &msg2), 0);
 	}
 	/* A buffer over the maximum, whatever it holds. */
@@ -466,50 +493,64 @@ END_TEST
 
 START_TEST(test_bad_fields_block)
 {
-	/* Sample 16: seg 0, layer 3 | flags << 3 at 2, B 3, k - 1 5,
-	 * index 6 (systematic: k = 16, unit at 5), payload 7 (B = 1400).
+	/* Sample 16: seg 0, layer 3 | flags << 3 at 2, k - 1 3, index 4
+	 * (systematic: k = 16, unit at 5), payload 5 (B = 1400, the rest).
 	 * Any layer fits its 3 bits; the flags' unused bits must be 0. */
 	PATCH(16, 2, 0, 7 | WIRE_BLOCK_SYSTEMATIC << 3);
 	PATCH(16, 2, LC_ERANGE, 3 | 0x40 | WIRE_BLOCK_SYSTEMATIC << 3);
 	PATCH(16, 2, LC_ERANGE, 3 | 0x80 | WIRE_BLOCK_SYSTEMATIC << 3);
-	PATCH(16, 3, LC_ERANGE, 0, 0);
-	/* B that disagrees with the body length. */
-	PATCH(16, 3, LC_ETRUNC, 0x05, 0x79);
-	PATCH(16, 3, LC_EPROTO, 0x05, 0x77);
 	/* The unit's index must be below k; k itself does not size a
 	 * systematic block's body. */
-	PATCH(16, 6, LC_ERANGE, 16);
-	PATCH(16, 6, LC_ERANGE, 0xff);
-	PATCH(16, 5, LC_ERANGE, 4);
-	PATCH(16, 6, 0, 15);
-	PATCH(16, 6, 0, 0);
-	PATCH(16, 5, 0, 5);
-	PATCH(16, 5, 0, 0xff);
-	/* Without the flag the body needs k coefficients. */
-	PATCH(16, 2, LC_ETRUNC, 3 | WIRE_BLOCK_FORWARD << 3);
-	/* Sample 17, dense: k = 8, B = 64, coef 6, payload 14. */
-	PATCH(17, 3, LC_ETRUNC, 0, 65);
-	PATCH(17, 3, LC_EPROTO, 0, 63);
-	PATCH(17, 5, LC_ETRUNC, 8);
-	PATCH(17, 5, LC_EPROTO, 6);
-	PATCH(17, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+	PATCH(16, 4, LC_ERANGE, 16);
+	PATCH(16, 4, LC_ERANGE, 0xff);
+	PATCH(16, 3, LC_ERANGE, 4);
+	PATCH(16, 4, 0, 15);
+	PATCH(16, 4, 0, 0);
+	PATCH(16, 3, 0, 5);
+	PATCH(16, 3, 0, 0xff);
+	/* Without the flag, k coefficients come first: the rest is 15 bytes
+	 * shorter. */
+	PATCH(16, 2, 0, 3 | WIRE_BLOCK_FORWARD << 3);
+	ck_assert_uint_eq(msg2.u.block.block_size, 1400 - 15);
+	/* Sample 17, dense: k = 8, B = 64, coef 4, payload 12. k sizes the
+	 * coefficients, and the payload is what is left. */
+	PATCH(17, 3, 0, 8);
+	ck_assert_uint_eq(msg2.u.block.block_size, 63);
+	PATCH(17, 3, LC_ETRUNC, 71);  /* 72 coefficients: nothing left */
+	PATCH(17, 3, LC_ETRUNC, 0xff);
+	PATCH(17, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+	/* B is 1..65535: an empty payload is cut short, a longer one too
+	 * long. */
+	static uint8_t body[5 + 65536];
+	memset(body, 0, sizeof body);
+	body[2] = WIRE_BLOCK_SYSTEMATIC << 3; /* seg 0, layer 0, k 1, index 0 */
+	ck_assert_int_eq(raw_decode(WIRE_BLOCK, body, 5), LC_ETRUNC);
+	ck_assert_int_eq(raw_decode(WIRE_BLOCK, body, 6), 0);
+	ck_assert_uint_eq(msg2.u.block.block_size, 1);
+	ck_assert_int_eq(raw_decode(WIRE_BLOCK, body, 5 + 65535), 0);
+	ck_assert_uint_eq(msg2.u.block.block_size, 65535);
+	ck_assert_int_eq(raw_decode(WIRE_BLOCK, body, 5 + 65536), LC_ERANGE);
 }
 END_TEST
 
-/* A relay list: sample 35 (layer 0) is systematic with index 6, ndest 7
- * (3), tags 8, 12 and 16 (0x05060708, 0, 0xffffffff), payload 20 (B = 3). */
+/* A relay list: sample 35 (layer 0) is systematic with index 4, ndest 5
+ * (3), tags 6, 10 and 14 (0x05060708, 0, 0xffffffff), payload 18 (B = 3). */
 START_TEST(test_bad_fields_dests)
 {
 	PATCH(35, 2, LC_ERANGE, (WIRE_BLOCK_SYSTEMATIC | WIRE_BLOCK_DESTS) << 3); /* not FORWARD */
-	PATCH(35, 2, LC_EPROTO, (WIRE_BLOCK_SYSTEMATIC | WIRE_BLOCK_FORWARD) << 3); /* no list read */
-	PATCH(35, 7, LC_ERANGE, 0);
-	PATCH(35, 7, LC_ERANGE, WIRE_DEST_MAX + 1);
-	PATCH(35, 7, LC_ERANGE, 0xff);
-	PATCH(35, 7, LC_EPROTO, 2);
-	PATCH(35, 7, LC_ETRUNC, 4);
-	PATCH(35, 12, LC_ERANGE, 5, 6, 7, 8); /* the first tag again */
-	PATCH(35, 16, LC_ERANGE, 0, 0, 0, 0); /* the second again */
-	PATCH(35, 16, 0, 0, 0, 0, 2);
+	/* Without the flag, the list is payload. */
+	PATCH(35, 2, 0, (WIRE_BLOCK_SYSTEMATIC | WIRE_BLOCK_FORWARD) << 3);
+	ck_assert_uint_eq(msg2.u.block.block_size, 3 + 13);
+	PATCH(35, 5, LC_ERANGE, 0);
+	PATCH(35, 5, LC_ERANGE, WIRE_DEST_MAX + 1);
+	PATCH(35, 5, LC_ERANGE, 0xff);
+	PATCH(35, 5, 0, 2);                   /* the third tag is payload */
+	ck_assert_uint_eq(msg2.u.block.block_size, 3 + 4);
+	PATCH(35, 5, LC_ETRUNC, 4);           /* nothing left after 4 tags */
+	PATCH(35, 5, LC_ETRUNC, 5);
+	PATCH(35, 10, LC_ERANGE, 5, 6, 7, 8); /* the first tag again */
+	PATCH(35, 14, LC_ERANGE, 0, 0, 0, 0); /* the second again */
+	PATCH(35, 14, 0, 0, 0, 0, 2);
 	/* The encoder holds the same rules. */
 	ck_assert(wire_sample(35, &msg, unit));
 	msg.u.block.flags &= (uint8_t)~WIRE_BLOCK_DESTS;
