@@ -256,6 +256,14 @@ static void link_neighbour(struct swarm *sw, uint32_t link, uint64_t id, uint8_t
 	ck_assert_int_eq(swarm_on_message(sw, link, &m, now), 0);
 }
 
+/* A source and tracker that pings each second, liveness 5 s. */
+static struct swarm_config ping_cfg(void)
+{
+	return (struct swarm_config){ .self_id = 0x100, .role = WIRE_ROLE_SOURCE | WIRE_ROLE_TRACKER,
+				      .stream = "s", .host = "10.0.0.1", .port = 7000, .seed = 1,
+				      .ping_interval_us = 1000000, .liveness_timeout_us = 5000000 };
+}
+
 /* Keepalives: an idle neighbour link gets a PING every interval; one that
  * carries the scheduler's messages only one every 5 s (the RTT sample),
  * and so does one where the peer's PINGs get our PONGs, which prove us
@@ -264,9 +272,7 @@ START_TEST(ping_only_when_idle)
 {
 	struct rec r = { 0 };
 	struct swarm_ops ops = rec_ops(&r);
-	struct swarm_config cfg = { .self_id = 0x100, .role = WIRE_ROLE_SOURCE | WIRE_ROLE_TRACKER,
-				    .stream = "s", .host = "10.0.0.1", .port = 7000, .seed = 1,
-				    .ping_interval_us = 1000000, .liveness_timeout_us = 5000000 };
+	struct swarm_config cfg = ping_cfg();
 	struct swarm *sw;
 	ck_assert_int_eq(swarm_new(&cfg, &ops, &sw), 0);
 	ck_assert_int_eq(swarm_join(sw, 0), 0);
@@ -338,9 +344,7 @@ START_TEST(ping_echo)
 {
 	struct rec r = { 0 };
 	struct swarm_ops ops = rec_ops(&r);
-	struct swarm_config cfg = { .self_id = 0x100, .role = WIRE_ROLE_SOURCE | WIRE_ROLE_TRACKER,
-				    .stream = "s", .host = "10.0.0.1", .port = 7000, .seed = 1,
-				    .ping_interval_us = 1000000, .liveness_timeout_us = 5000000 };
+	struct swarm_config cfg = ping_cfg();
 	const int64_t t0 = 1000000;
 	struct swarm *sw;
 	ck_assert_int_eq(swarm_new(&cfg, &ops, &sw), 0);
