@@ -489,7 +489,7 @@ int main(int argc, char **argv)
 		       "lag_ms_p95=nan\n");
 		return 1;
 	}
-	printf("RESULT util_supply_limited=%.3f continuity_min=%.4f startup_ms_p95=%.0f "
+	printf("RESULT util_supply_limited=%.4f continuity_min=%.4f startup_ms_p95=%.0f "
 	       "lag_ms_p95=%.0f\n",
 	       util_sl > 1 ? NAN : util_sl, cont_min > 1 ? NAN : cont_min, st95, lag95);
 	return 0;
