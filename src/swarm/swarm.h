@@ -69,7 +69,13 @@
  * constant 1; not the tracker). A tracker sends
  * a random sample of the live peers it knows; any other peer sends its
  * neighbours, so that a dead peer stops being gossiped within the liveness
- * timeout and rumours cannot keep it alive.
+ * timeout and rumours cannot keep it alive. Below the neighbour limit
+ * (every peer links to every other) a peer other than the tracker sends a
+ * neighbour only its news: the neighbours it linked since it last sent
+ * that one PEERS; the first time, all of them to a neighbour that dialled
+ * it (it may have joined through this peer), only those linked since to
+ * one it dialled (it learned of that one where it learned of the others);
+ * nothing when there is no news.
  *
  * Churn. A BYE LEAVING or SHUTDOWN removes the peer at once from the
  * neighbour set and the known table, and its id is remembered for
