@@ -662,9 +662,10 @@ static int on_writable(struct net_link *l, struct lws *wsi)
 		uint8_t buf[LWS_PRE + 8];
 		lc_put_be64(buf + LWS_PRE, (uint64_t)now);
 		l->ping_due = false;
+		size_t wire = 8 + ws_frame_hdr(8, l->dialled);
 		if (n->tb.rate)
-			lc_tb_charge(&n->tb, 8 + ws_frame_hdr(8, l->dialled), now);
-		n->st.frame_bytes += ws_frame_hdr(8, l->dialled) + 8;
+			lc_tb_charge(&n->tb, wire, now);
+		n->st.frame_bytes += wire;
 		if (lws_write(wsi, buf + LWS_PRE, 8, LWS_WRITE_PING) < 8)
 			return -1;
 		if (l->qhead)
@@ -674,16 +675,6 @@ static int on_writable(struct net_link *l, struct lws *wsi)
 	struct msg *m = l->qhead;
 	if (l->waiting_tokens)
 		return 0;
-	/* The messages that go in this WebSocket message: the head, and
-	 * those behind it while they fit in coalesce_max, up to a LAST one. */
-	size_t len = m ? m->len : 0;
-	unsigned cnt = 1;
-	for (struct msg *x = m; x && !x->last && x->next && n->cbuf &&
-				len + x->next->len <= n->cfg.coalesce_max;
-	     x = x->next) {
-		len += x->next->len;
-		cnt++;
-	}
 	if (!m) {
 		if (n->turn == l) { /* nothing to write after all: pass the turn */
 			n->turn = NULL;
@@ -691,6 +682,16 @@ static int on_writable(struct net_link *l, struct lws *wsi)
 				pacer_arm(n, true);
 		}
 		return 0;
+	}
+	/* The messages that go in this WebSocket message: the head, and
+	 * those behind it while they fit in coalesce_max, up to a LAST one. */
+	size_t len = m->len;
+	unsigned cnt = 1;
+	for (struct msg *x = m; n->cbuf && !x->last && x->next &&
+				len + x->next->len <= n->cfg.coalesce_max;
+	     x = x->next) {
+		len += x->next->len;
+		cnt++;
 	}
 	if (n->tb.rate) {
 		/* Debt model: write while the balance is positive, charge the

@@ -23,8 +23,9 @@
  * coalesce_max set, the messages at the head of the queue that fit in
  * coalesce_max bytes, back to back, up to one sent with NET_SEND_LAST (the
  * user's messages must then delimit themselves, but for a LAST one, which
- * may run to the end); net never looks inside them. A message is reassembled from however many fragments and reads it arrives
- * in, up to max_message bytes (above: close 1009). The user's on_message
+ * may run to the end); net never looks inside them. A message is
+ * reassembled from however many fragments and reads it arrives in, up to
+ * max_message bytes (above: close 1009). The user's on_message
  * may return a WebSocket close code (1002, 1007, ...) to reject a malformed
  * message: net closes the link with that code and counts it. Text frames
  * are refused with 1003. Problems on one link never touch another.

@@ -473,11 +473,18 @@ static int64_t rtt_every(const struct swarm *sw, const struct slink *l)
 	return is_source(sw) || (l->role & WIRE_ROLE_SOURCE) ? RTT_EVERY_US : RTT_EVERY_PEERS_US;
 }
 
-/* A PING asks for a PONG (ECHO) when an RTT sample is due or when the
+/* A PING asks for a PONG (ECHO) when an RTT sample is due (within the
+ * quarter interval that pings are brought forward by) or when the
  * neighbour has been quiet for half an interval (its PONG then keeps it
  * alive to us); else it only says that we are alive, and gets no answer:
  * on a link that carries blocks one way, the other end's keepalives were
  * each answered by a PONG that told nothing. */
+static bool ping_echo(const struct swarm *sw, const struct slink *l, int64_t now)
+{
+	int64_t iv = sw->cfg.ping_interval_us;
+	return now - l->last_rx_us >= iv / 2 || now >= l->last_ping_us + rtt_every(sw, l) - iv / 4;
+}
+
 static void send_ping(struct swarm *sw, struct slink *l, bool echo, int64_t now)
 {
 	struct wire_msg m = { .type = WIRE_PING };
@@ -521,14 +528,10 @@ static void peers_add(struct wire_peers *p, uint64_t id, const char *host, uint1
 	copy_str(e->host, sizeof e->host, host);
 }
 
-/* A tracker: the source first, then a uniform sample of the live known
- * peers. Others: the source first, then a sample of the neighbours. Never
- * the recipient, never a peer without a listen address. */
-/*
- * The PEERS for a neighbour (exclude: its id). A tracker: a sample of the
- * live peers it knows. Any other peer: its neighbours, the source first,
- * those linked after since (INT64_MIN: all).
- */
+/* The PEERS for the neighbour exclude. A tracker: the source first, then a
+ * uniform sample of the live known peers. Others: the source first, then a
+ * sample of the neighbours linked after since (INT64_MIN: all). Never the
+ * recipient, never a peer without a listen address. */
 static void build_peers(struct swarm *sw, struct wire_peers *p, uint64_t exclude, int64_t since,
 			int64_t now)
 {
@@ -1424,10 +1427,7 @@ void swarm_tick(struct swarm *sw, int64_t now)
 		/* Pings due within a quarter interval go now, so that a peer
 		 * wakes up about once per interval, not once per link. */
 		if (l->state != SWARM_LINK_HELLO && now >= l->next_ping_us - c->ping_interval_us / 4)
-			send_ping(sw, l,
-				  now - l->last_rx_us >= c->ping_interval_us / 2 ||
-					  now >= l->last_ping_us + rtt_every(sw, l) - c->ping_interval_us / 4,
-				  now);
+			send_ping(sw, l, ping_echo(sw, l, now), now);
 	}
 	if (sw->joined && now >= sw->gossip_next_us) {
 		int64_t gi = sw->gossip_iv_us;

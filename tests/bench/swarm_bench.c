@@ -143,13 +143,13 @@ struct snap {
 	double msgs, frames; /* messages sent, WebSocket messages they went in */
 };
 
-/* One of net's counters, outside the engine's object that jnum reads. */
-static double net_num(const char *j, const char *key)
+/* Message bytes sent between two snaps of one process, all types. */
+static double sent_between(const struct snap *a, const struct snap *b)
 {
-	char k[64];
-	snprintf(k, sizeof k, "\"%s\":", key);
-	const char *w = strstr(j, k);
-	return w ? atof(w + strlen(k)) : 0;
+	double sum = 0;
+	for (int t = 1; t <= WIRE_TYPE_MAX; t++)
+		sum += b->sent[t] - a->sent[t];
+	return sum;
 }
 
 static void take_snap(const struct proc *p, bool peer, struct snap *s)
@@ -159,9 +159,9 @@ static void take_snap(const struct proc *p, bool peer, struct snap *s)
 	if (j) {
 		s->innovative = peer ? innovative_bytes(j) : 0;
 		s->blocks_out = jnum(j, "blocks_out");
-		s->wire = net_num(j, "frame_bytes");
-		s->msgs = net_num(j, "msgs_sent");
-		s->frames = net_num(j, "frames_sent");
+		s->wire = jnum_at(j, "frame_bytes");
+		s->msgs = jnum_at(j, "msgs_sent");
+		s->frames = jnum_at(j, "frames_sent");
 		sent_by_type(j, s->sent);
 	}
 	free(j);
@@ -280,10 +280,9 @@ static int run(const struct mode *m, const struct regime *g, int n, struct resul
 		msgs += s1[i].msgs - s0[i].msgs;
 		frames += s1[i].frames - s0[i].frames;
 		blocks += s1[i].blocks_out - s0[i].blocks_out;
-		for (int t = 1; t <= WIRE_TYPE_MAX; t++) {
+		all += sent_between(&s0[i], &s1[i]);
+		for (int t = 1; t <= WIRE_TYPE_MAX; t++)
 			sent[t] += s1[i].sent[t] - s0[i].sent[t];
-			all += s1[i].sent[t] - s0[i].sent[t];
-		}
 	}
 	/* Where the upload went in the window, as shares of the capacity:
 	 * innovative payload (util), the rest of BLOCK (headers, copies that
@@ -299,9 +298,7 @@ static int run(const struct mode *m, const struct regime *g, int n, struct resul
 	printf(", framing %.2f, idle %.1f; %.0f blocks; %.0f messages in %.0f WebSocket "
 	       "messages\n", 100 * (wire - all) / cap_bytes, 100 * (1 - wire / cap_bytes), blocks,
 	       msgs, frames);
-	double sb = s1[0].blocks_out - s0[0].blocks_out, sbytes = 0;
-	for (int t = 1; t <= WIRE_TYPE_MAX; t++)
-		sbytes += s1[0].sent[t] - s0[0].sent[t];
+	double sb = s1[0].blocks_out - s0[0].blocks_out, sbytes = sent_between(&s0[0], &s1[0]);
 	printf("  source in the window: %.1f %% of the capacity, %.0f blocks of %.0f bytes on "
 	       "average\n", 100 * sbytes / cap_bytes, sb,
 	       sb > 0 ? (s1[0].sent[WIRE_BLOCK] - s0[0].sent[WIRE_BLOCK]) / sb : 0);
@@ -319,8 +316,7 @@ static int run(const struct mode *m, const struct regime *g, int n, struct resul
 		for (int j = i; j < n; j++) {
 			if (strcmp(up[j + 1], up[i + 1]))
 				continue;
-			for (int t = 1; t <= WIRE_TYPE_MAX; t++)
-				used += s1[j + 1].sent[t] - s0[j + 1].sent[t];
+			used += sent_between(&s0[j + 1], &s1[j + 1]);
 			capb += atof(up[j + 1]) * 1000 / 8 * win;
 		}
 		printf(", %s %.1f", up[i + 1], capb > 0 ? 100 * used / capb : 0);

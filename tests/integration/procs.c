@@ -225,11 +225,13 @@ const char *engine_obj(const char *json)
 	return e ? e + 9 : json;
 }
 
-double jnum(const char *json, const char *key)
+double jnum(const char *json, const char *key) { return jnum_at(engine_obj(json), key); }
+
+double jnum_at(const char *json, const char *key)
 {
 	char k[80];
 	snprintf(k, sizeof k, "\"%s\":", key);
-	const char *s = strstr(engine_obj(json), k);
+	const char *s = strstr(json, k);
 	if (!s)
 		return -1e9;
 	s += strlen(k);

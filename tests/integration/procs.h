@@ -59,6 +59,8 @@ char *http_get(int port, const char *path);
 const char *engine_obj(const char *json);
 /* Figures of a /stats.json body or a final report. */
 double jnum(const char *json, const char *key);
+/* The first "key" anywhere in json (net's counters come before the engine's). */
+double jnum_at(const char *json, const char *key);
 double jlayer(const char *json, int l, const char *key);
 void jstr(const char *json, const char *key, char *out, size_t cap);
 bool has_nbr(const char *json, const char *id);
