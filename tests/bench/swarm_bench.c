@@ -302,6 +302,17 @@ static int run(const struct mode *m, const struct regime *g, int n, struct resul
 	printf("  source in the window: %.1f %% of the capacity, %.0f blocks of %.0f bytes on "
 	       "average\n", 100 * sbytes / cap_bytes, sb,
 	       sb > 0 ? (s1[0].sent[WIRE_BLOCK] - s0[0].sent[WIRE_BLOCK]) / sb : 0);
+	/* The source's upload is the scarcest: its messages by type, as
+	 * shares of what it wrote (framing included). */
+	double swire = s1[0].wire - s0[0].wire;
+	if (swire > 0) {
+		printf("  source's upload by type, %% of what it wrote:");
+		for (int t = 1; t <= WIRE_TYPE_MAX; t++)
+			if (s1[0].sent[t] > s0[0].sent[t])
+				printf(" %s %.2f", type_key(t),
+				       100 * (s1[0].sent[t] - s0[0].sent[t]) / swire);
+		printf(", framing %.2f\n", 100 * (swire - sbytes) / swire);
+	}
 	/* Each capacity class's upload in the window (messages, before
 	 * framing), as a share of its capacity: where the idle upload is. */
 	printf("  upload used in the window by capacity (%% of cap, before framing): src %.1f",
