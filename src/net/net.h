@@ -7,15 +7,15 @@
  *   GET /            a small HTML status page
  *   GET /stats.json  counters and the links as JSON
  *   GET /metrics     Prometheus text exposition format
- *   GET /swarm       the WebSocket upgrade, subprotocol "layercast.v6"
+ *   GET /swarm       the WebSocket upgrade, subprotocol "layercast.v7"
  * The bodies of the three routes start with net's own counters; the user
  * may append its own content through a provider callback.
  *
  * Handshake policy (server side): an upgrade that does not offer
- * layercast.v6 gets HTTP 400; when an Origin allow-list is configured, an
+ * layercast.v7 gets HTTP 400; when an Origin allow-list is configured, an
  * upgrade whose Origin is not on it gets 403 (no Origin at all is allowed:
  * peers are not browsers); an upgrade on another path gets 404. The dialling
- * side refuses a 101 that did not select layercast.v6. Every refusal is
+ * side refuses a 101 that did not select layercast.v7. Every refusal is
  * counted by reason (enum net_refusal).
  *
  * Links: once open a link is symmetric, either side sends. One WebSocket
@@ -69,7 +69,7 @@
 
 #include "core/core.h"
 
-#define NET_SUBPROTOCOL "layercast.v6" /* = WIRE_SUBPROTOCOL: names the wire format version */
+#define NET_SUBPROTOCOL "layercast.v7" /* = WIRE_SUBPROTOCOL: names the wire format version */
 #define NET_PATH "/swarm"
 
 /* WebSocket close codes used by net. */
@@ -87,7 +87,7 @@ enum {
 
 /* Why a connection or a link was refused or ended badly. */
 enum net_refusal {
-	NET_REF_SUBPROTOCOL, /* upgrade without layercast.v6 (HTTP 400) */
+	NET_REF_SUBPROTOCOL, /* upgrade without layercast.v7 (HTTP 400) */
 	NET_REF_ORIGIN,      /* Origin not on the allow-list (HTTP 403) */
 	NET_REF_PATH,        /* upgrade on another path (HTTP 404) */
 	NET_REF_HANDSHAKE,   /* not HTTP at all, or dropped before a request */
@@ -96,7 +96,7 @@ enum net_refusal {
 	NET_REF_TEXT,        /* a text message (close 1003) */
 	NET_REF_ABNORMAL,    /* link ended without a close handshake (bad frames, reset) */
 	NET_REF_TIMEOUT,     /* peer went silent (idle_timeout) */
-	NET_REF_DIAL_PROTO,  /* dialled server did not select layercast.v6 */
+	NET_REF_DIAL_PROTO,  /* dialled server did not select layercast.v7 */
 	NET_REF_COUNT
 };
 

@@ -72,6 +72,14 @@ struct rep {
 	uint8_t mask[WIRE_K_MAX / 8];
 };
 
+/* The layers' picture format, as a SEGMENT with FORMAT carries it (each
+ * link remembers the last one it sent and received; 0 layers: none yet). */
+struct seg_fmt {
+	uint8_t nlayers;
+	uint16_t width[WIRE_LAYERS_MAX], height[WIRE_LAYERS_MAX];
+	uint32_t fps_milli[WIRE_LAYERS_MAX];
+};
+
 struct nbr {
 	bool used;
 	uint32_t link;
@@ -97,6 +105,7 @@ struct nbr {
 	uint32_t knows[SCHED_WINDOW];  /* per slot: a segment it told us of */
 	int64_t up_us;           /* neighbour since */
 	uint64_t blocks_in, blocks_useful, blocks_out; /* on this link */
+	struct seg_fmt fmt_tx, fmt_rx; /* the last format sent, received */
 };
 
 struct fwd {
@@ -428,16 +437,44 @@ static void send_have(struct sched *s, int to)
 		send_msg(s, to, &m);
 }
 
+static void fmt_of(const struct wire_segment *d, struct seg_fmt *f)
+{
+	memset(f, 0, sizeof *f);
+	f->nlayers = d->nlayers;
+	for (unsigned l = 0; l < d->nlayers; l++) {
+		f->width[l] = d->layer[l].width;
+		f->height[l] = d->layer[l].height;
+		f->fps_milli[l] = d->layer[l].fps_milli;
+	}
+}
+
+/* A descriptor to neighbour n (every neighbour if n < 0), with the format
+ * only if it is not the last one the link carried. g->desc always has it. */
 static void send_segment_desc(struct sched *s, int n, const struct seg *g)
 {
 	if (!g->have_desc)
 		return;
+	if (n < 0) {
+		for (int i = 0; i < SCHED_MAX_NBRS; i++)
+			if (s->nbr[i].used)
+				send_segment_desc(s, i, g);
+		return;
+	}
+	struct nbr *nb = &s->nbr[n];
 	struct wire_msg m = { .type = WIRE_SEGMENT };
-	m.u.segment = g->desc;
-	if (n >= 0)
-		send_msg(s, n, &m);
-	else
-		send_all(s, &m, -1);
+	struct wire_segment *d = &m.u.segment;
+	struct seg_fmt f;
+	*d = g->desc;
+	fmt_of(d, &f);
+	if (!memcmp(&f, &nb->fmt_tx, sizeof f)) {
+		d->flags &= (uint8_t)~WIRE_SEG_FORMAT;
+		for (unsigned l = 0; l < d->nlayers; l++) {
+			d->layer[l].width = d->layer[l].height = 0;
+			d->layer[l].fps_milli = 0;
+		}
+	}
+	if (send_msg(s, n, &m) == 0 && (d->flags & WIRE_SEG_FORMAT))
+		nb->fmt_tx = f;
 }
 
 /* ---- neighbours --------------------------------------------------------- */
@@ -924,7 +961,7 @@ static bool source_serve_pull(struct sched *s, int level, bool newest, int64_t n
 					 &g, &l, list, &nlist, &fanout))
 			continue; /* nothing for it now: keep it for the next segment */
 		struct gen *gn = &g->gen[l];
-		if (!has_room(s, n, block_msg_size(gn->k, gn->B) + (nlist ? 1 + 4 * (size_t)nlist : 0)))
+		if (!has_room(s, n, block_msg_size(gn->k, gn->B) + (nlist ? 1 + 2 * (size_t)nlist : 0)))
 			continue;
 		uint8_t *coef, *payload, flags;
 		if (source_block(s, gn, (int)gn->f_sent, &coef, &payload, &flags))
@@ -941,7 +978,7 @@ static bool source_serve_pull(struct sched *s, int level, bool newest, int64_t n
 				struct nbr *d = &s->nbr[list[j]];
 				nbr_have_slot(d, g->num);
 				d->nl[slot][l]++;
-				uint32_t tag = wire_dest_tag(d->peer_id);
+				uint16_t tag = wire_dest_tag(d->peer_id);
 				bool dup = false;
 				for (unsigned t = 0; t < b.ndest && !dup; t++)
 					dup = b.dest[t] == tag;
@@ -1416,9 +1453,26 @@ static void relay_desc(struct sched *s, struct seg *g)
 	}
 }
 
-static int on_segment(struct sched *s, int n, const struct wire_segment *d, int64_t now_us)
+static int on_segment(struct sched *s, int n, const struct wire_segment *wd, int64_t now_us)
 {
-	nbr_knows(&s->nbr[n], d->segment);
+	/* Without FORMAT, the format is the last one on this link (a link
+	 * that never carried one breaks the protocol). */
+	struct nbr *nb = &s->nbr[n];
+	struct wire_segment full = *wd;
+	const struct wire_segment *d = &full;
+	if (wd->flags & WIRE_SEG_FORMAT) {
+		fmt_of(wd, &nb->fmt_rx);
+	} else {
+		if (nb->fmt_rx.nlayers != wd->nlayers)
+			return LC_EPROTO;
+		full.flags |= WIRE_SEG_FORMAT;
+		for (unsigned l = 0; l < full.nlayers; l++) {
+			full.layer[l].width = nb->fmt_rx.width[l];
+			full.layer[l].height = nb->fmt_rx.height[l];
+			full.layer[l].fps_milli = nb->fmt_rx.fps_milli[l];
+		}
+	}
+	nbr_knows(nb, d->segment);
 	if (s->cfg.source)
 		return 0;
 	bool known = seg_find(s, d->segment) != NULL;
@@ -1679,6 +1733,7 @@ int sched_add_segment(struct sched *s, struct wire_segment *desc, const uint8_t 
 	if (!g)
 		return LC_EINVAL;
 	g->desc = *desc;
+	g->desc.flags |= WIRE_SEG_FORMAT;
 	g->have_desc = true;
 	for (int l = 0; l < desc->nlayers; l++) {
 		struct gen *gn = &g->gen[l];

@@ -144,7 +144,7 @@ static int check_dests(const struct wire_block *b)
 
 static size_t dests_len(const struct wire_block *b)
 {
-	return b->flags & WIRE_BLOCK_DESTS ? 1 + 4 * (size_t)b->ndest : 0;
+	return b->flags & WIRE_BLOCK_DESTS ? 1 + 2 * (size_t)b->ndest : 0;
 }
 
 static int check_block(const struct wire_block *b, size_t *body)
@@ -185,8 +185,9 @@ static int check_segment(const struct wire_segment *s, size_t *body)
 {
 	if (s->duration_us < 1 || s->duration_us > WIRE_DURATION_MAX)
 		return LC_ERANGE;
-	if (s->flags & ~WIRE_SEG_KEYFRAME)
+	if (s->flags & ~(WIRE_SEG_KEYFRAME | WIRE_SEG_FORMAT))
 		return LC_ERANGE;
+	bool fmt = s->flags & WIRE_SEG_FORMAT;
 	if (s->nlayers < 1 || s->nlayers > WIRE_LAYERS_MAX)
 		return LC_ERANGE;
 	for (unsigned l = 0; l < s->nlayers; l++) {
@@ -194,12 +195,18 @@ static int check_segment(const struct wire_segment *s, size_t *body)
 		TRY(check_kb(d->k, d->block_size));
 		if ((uint64_t)d->size > (uint64_t)d->k * d->block_size)
 			return LC_ERANGE;
+		if (!fmt) {
+			/* Not sent: zero, so that what decodes re-encodes. */
+			if (d->width || d->height || d->fps_milli)
+				return LC_ERANGE;
+			continue;
+		}
 		if (d->width == 0 || d->height == 0)
 			return LC_ERANGE;
 		if (d->fps_milli < 1 || d->fps_milli > WIRE_FPS_MILLI_MAX)
 			return LC_ERANGE;
 	}
-	*body = 18 + 26 * (size_t)s->nlayers;
+	*body = 18 + (fmt ? WIRE_LAYER_FMT_LEN : WIRE_LAYER_LEN) * (size_t)s->nlayers;
 	return 0;
 }
 
@@ -415,7 +422,7 @@ static int dec_block(struct rd *r, struct wire_block *b)
 		if (b->ndest < 1 || b->ndest > WIRE_DEST_MAX)
 			return LC_ERANGE; /* n sizes what follows */
 		for (unsigned i = 0; i < b->ndest; i++)
-			TRY(rd_u32(r, &b->dest[i]));
+			TRY(rd_u16(r, &b->dest[i]));
 	}
 	/* The payload is the rest of the WebSocket message. */
 	if (!r->left)
@@ -440,13 +447,21 @@ static int dec_segment(struct rd *r, struct wire_segment *s)
 		return LC_ERANGE;
 	for (unsigned l = 0; l < s->nlayers; l++) {
 		struct wire_layer_desc *d = &s->layer[l];
+		uint8_t k1;
+		uint16_t B;
 		TRY(rd_u32(r, &d->size));
-		TRY(rd_u16(r, &d->k));
-		TRY(rd_u32(r, &d->block_size));
-		TRY(rd_u16(r, &d->width));
-		TRY(rd_u16(r, &d->height));
-		TRY(rd_u32(r, &d->fps_milli));
+		TRY(rd_u8(r, &k1));
+		d->k = (uint16_t)(k1 + 1);
+		TRY(rd_u16(r, &B));
+		d->block_size = B;
 		TRY(rd_u64(r, &d->hash));
+		d->width = d->height = 0;
+		d->fps_milli = 0;
+		if (s->flags & WIRE_SEG_FORMAT) {
+			TRY(rd_u16(r, &d->width));
+			TRY(rd_u16(r, &d->height));
+			TRY(rd_u32(r, &d->fps_milli));
+		}
 	}
 	return 0;
 }
@@ -574,7 +589,7 @@ static void wr_block_head(struct wr *w, const struct wire_block *b)
 	if (b->flags & WIRE_BLOCK_DESTS) {
 		wr_u8(w, b->ndest);
 		for (unsigned i = 0; i < b->ndest; i++)
-			wr_u32(w, b->dest[i]);
+			wr_u16(w, b->dest[i]);
 	}
 }
 
@@ -652,12 +667,14 @@ static void enc_body(struct wr *w, const struct wire_msg *m)
 		for (unsigned l = 0; l < s->nlayers; l++) {
 			const struct wire_layer_desc *d = &s->layer[l];
 			wr_u32(w, d->size);
-			wr_u16(w, d->k);
-			wr_u32(w, d->block_size);
-			wr_u16(w, d->width);
-			wr_u16(w, d->height);
-			wr_u32(w, d->fps_milli);
+			wr_u8(w, (uint8_t)(d->k - 1));
+			wr_u16(w, (uint16_t)d->block_size);
 			wr_u64(w, d->hash);
+			if (s->flags & WIRE_SEG_FORMAT) {
+				wr_u16(w, d->width);
+				wr_u16(w, d->height);
+				wr_u32(w, d->fps_milli);
+			}
 		}
 		break;
 	}

@@ -6,7 +6,7 @@
  * in each: a sender may put the messages waiting on a link together, to
  * save frame headers (a small message, such as a DONE, costs as much again
  * in framing). The WebSocket subprotocol names the format's version:
- * layercast.v6 (WIRE_SUBPROTOCOL) for this page, so that peers of another
+ * layercast.v7 (WIRE_SUBPROTOCOL) for this page, so that peers of another
  * version are refused at the handshake (HTTP 400) rather than mid-stream.
  * A message is a 1-byte common header and a body; the body's fields give
  * its length (a BLOCK's runs to the end of its WebSocket message), and the
@@ -25,7 +25,9 @@
  *   the whole message (header and body) is at most WIRE_MAX_MSG bytes
  *   (71680 = 70 KiB)
  *
- * Versions (WIRE_VERSION = 6): 5 and before began every message with a
+ * Versions (WIRE_VERSION = 7): 6 named relay list peers by 4-byte tags
+ * and sent every SEGMENT descriptor whole (k in 2 bytes, B in 4, each
+ * layer's picture format every time); 5 and before began every message with a
  * version byte, under subprotocol layercast.v1, sent the whole 32-bit
  * segment number in every message that names one, a BLOCK's layer and
  * flags in 2 bytes and its size B in 2 more, and an 8-byte PING nonce that
@@ -94,9 +96,9 @@
  *   3   1    k - 1      blocks in the generation, k = 1..256
  *   4   c    coef       SYSTEMATIC: c = 1, the index (0..k-1) of the 1;
  *                       else c = k, the coefficient vector over GF(2^8)
- *   DESTS only, d = 1 + 4n bytes (else d = 0):
+ *   DESTS only, d = 1 + 2n bytes (else d = 0):
  *   4+c  1   ndest      n, 1..64 (WIRE_DEST_MAX)
- *        4n  dest       peer tags: the low 32 bits of each listed peer's
+ *        2n  dest       peer tags: the low 16 bits of each listed peer's
  *                       id (wire_dest_tag), no two alike; a relay sends to
  *                       the neighbours whose tag is listed
  *   4+c+d B  payload    the coded block: the rest of the WebSocket
@@ -123,23 +125,28 @@
  *   (3 bytes)
  *
  * SEGMENT (8): the descriptor of a segment, sent by the source ahead of its
- * blocks and relayed with them.
+ * blocks and relayed with them. Every peer gets one per segment from the
+ * source, so it is short: the layers' picture format, which seldom
+ * changes, comes only when it differs from the last one sent on the link
+ * (always in the first descriptor on a link).
  *   0   4    segment
  *   4   8    capture_us wall-clock capture time, microseconds since the
  *                       Unix epoch (signed)
  *   12  4    duration_us 1..60000000
- *   16  1    flags      0x01 KEYFRAME (the segment starts with a key frame);
+ *   16  1    flags      0x01 KEYFRAME (the segment starts with a key frame),
+ *                       0x02 FORMAT (each layer's format follows its hash);
  *                       other bits 0
  *   17  1    nlayers    1..8
- *   18  26*nlayers, per layer l = 0..nlayers-1:
+ *   18  f*nlayers, per layer l = 0..nlayers-1 (f = 15, or 23 with FORMAT):
  *       4    size       bytes of the layer (its generation), 0..k*B
- *       2    k          1..256
- *       4    B          1..65535
+ *       1    k - 1      blocks in the generation, k = 1..256
+ *       2    B          the block size, 1..65535
+ *       8    hash       FNV-1a 64 of the layer's bytes (wire_hash64)
+ *       FORMAT only (without it, the receiver takes the link's last ones):
  *       2    width      pixels, 1..65535
  *       2    height     pixels, 1..65535
  *       4    fps_milli  frames per second * 1000, 1..1000000
- *       8    hash       FNV-1a 64 of the layer's bytes (wire_hash64)
- *   (44..226 bytes)
+ *   (33..202 bytes)
  *
  * PING (9) / PONG (10): keepalive and application-level RTT.
  *   0   4    nonce      PING: any value (e.g. the sender's clock, in
@@ -201,8 +208,8 @@
 
 #include "core/core.h"
 
-#define WIRE_VERSION 6
-#define WIRE_SUBPROTOCOL "layercast.v6" /* the WebSocket subprotocol: the version */
+#define WIRE_VERSION 7
+#define WIRE_SUBPROTOCOL "layercast.v7" /* the WebSocket subprotocol: the version */
 #define WIRE_HDR_LEN 1
 #define WIRE_BLOCK_HEAD 4 /* BLOCK body bytes before the coefficients */
 #define WIRE_MAX_MSG (70 * 1024)
@@ -246,7 +253,10 @@ enum { WIRE_PULL_REPAIR = 0x01 };
 /* BLOCK.flags */
 enum { WIRE_BLOCK_FORWARD = 0x01, WIRE_BLOCK_SYSTEMATIC = 0x02, WIRE_BLOCK_DESTS = 0x04 };
 /* SEGMENT.flags */
-enum { WIRE_SEG_KEYFRAME = 0x01 };
+enum { WIRE_SEG_KEYFRAME = 0x01, WIRE_SEG_FORMAT = 0x02 };
+/* A SEGMENT's bytes per layer, without and with FORMAT. */
+#define WIRE_LAYER_LEN 15
+#define WIRE_LAYER_FMT_LEN 23
 
 /* BYE.code */
 enum wire_bye_code {
@@ -314,9 +324,10 @@ static inline uint32_t wire_seg_near(uint32_t ref, uint32_t low16)
 	return d < 0 && s > ref ? s + 65536u : s;
 }
 
-/* A peer's tag in a BLOCK's relay list: the low 32 bits of its id. Two
- * neighbours alike in these (odds about n^2 / 2^33) both get the copy. */
-static inline uint32_t wire_dest_tag(uint64_t peer_id) { return (uint32_t)peer_id; }
+/* A peer's tag in a BLOCK's relay list: the low 16 bits of its id. A
+ * neighbour of the relay alike in tag to a listed one gets the copy too
+ * (for each listed tag, odds about n / 2^16: one extra copy). */
+static inline uint16_t wire_dest_tag(uint64_t peer_id) { return (uint16_t)peer_id; }
 
 /* coef and payload point into the decoded buffer (or, to encode, into the
  * caller's memory); they are not copied by wire_decode. */
@@ -329,7 +340,7 @@ struct wire_block {
 	const uint8_t *coef;     /* k bytes */
 	const uint8_t *payload;  /* block_size bytes */
 	uint8_t ndest;           /* DESTS: the peers to relay to (else 0) */
-	uint32_t dest[WIRE_DEST_MAX]; /* their tags (wire_dest_tag) */
+	uint16_t dest[WIRE_DEST_MAX]; /* their tags (wire_dest_tag) */
 };
 
 struct wire_done {
@@ -349,8 +360,8 @@ struct wire_layer_desc {
 	uint32_t size;
 	uint16_t k;
 	uint32_t block_size;
-	uint16_t width;
-	uint16_t height;
+	uint16_t width;     /* width, height, fps_milli: with FORMAT only, */
+	uint16_t height;    /* else 0 */
 	uint32_t fps_milli;
 	uint64_t hash;
 };

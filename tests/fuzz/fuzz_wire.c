@@ -123,7 +123,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			const struct wire_block *b = &msg.u.block;
 			bool sys = b->flags & WIRE_BLOCK_SYSTEMATIC;
 			size_t c = sys ? 1 : b->k;
-			size_t d = b->flags & WIRE_BLOCK_DESTS ? 1 + 4 * (size_t)b->ndest : 0;
+			size_t d = b->flags & WIRE_BLOCK_DESTS ? 1 + 2 * (size_t)b->ndest : 0;
 			if (b->payload != data + WIRE_HDR_LEN + WIRE_BLOCK_HEAD + c + d)
 				abort();
 			if (!sys && b->coef != data + WIRE_HDR_LEN + WIRE_BLOCK_HEAD)

@@ -1,6 +1,6 @@
 'use strict';
 // node client.js ws://127.0.0.1:PORT/swarm
-// Negotiates layercast.v6, sends a HELLO, expects a HELLO back, closes with
+// Negotiates layercast.v7, sends a HELLO, expects a HELLO back, closes with
 // 1000 and expects the close to complete with 1000. Exit 0 on success.
 const WebSocket = require('ws');
 const { encodeHello, decodeHello } = require('./wire');
@@ -9,10 +9,10 @@ const url = process.argv[2];
 const fail = (msg) => { console.error('client.js: ' + msg); process.exit(1); };
 setTimeout(() => fail('timeout'), 8000).unref();
 
-const ws = new WebSocket(url, 'layercast.v6', { perMessageDeflate: false });
+const ws = new WebSocket(url, 'layercast.v7', { perMessageDeflate: false });
 let gotHello = false;
 ws.on('open', () => {
-  if (ws.protocol !== 'layercast.v6') fail('subprotocol not negotiated: ' + ws.protocol);
+  if (ws.protocol !== 'layercast.v7') fail('subprotocol not negotiated: ' + ws.protocol);
   ws.send(encodeHello({ peerId: 0x0102030405060708n }), { binary: true });
 });
 ws.on('message', (data, isBinary) => {

@@ -1,7 +1,7 @@
 'use strict';
 // node server.js [noproto]
 // Listens on 127.0.0.1 (any free port, printed as "PORT n"), selects
-// layercast.v6 (or, with noproto, no subprotocol at all), expects a HELLO,
+// layercast.v7 (or, with noproto, no subprotocol at all), expects a HELLO,
 // answers with a HELLO and closes with 1000. Exits 0 after one such
 // exchange completes with 1000 in both directions.
 const { WebSocketServer } = require('ws');
@@ -15,11 +15,11 @@ const wss = new WebSocketServer({
   host: '127.0.0.1',
   port: 0,
   perMessageDeflate: false,
-  handleProtocols: (protocols) => (noproto ? false : protocols.has('layercast.v6') ? 'layercast.v6' : false),
+  handleProtocols: (protocols) => (noproto ? false : protocols.has('layercast.v7') ? 'layercast.v7' : false),
 });
 wss.on('listening', () => console.log('PORT ' + wss.address().port));
 wss.on('connection', (ws, req) => {
-  if (!noproto && ws.protocol !== 'layercast.v6') fail('no subprotocol from ' + req.headers['sec-websocket-protocol']);
+  if (!noproto && ws.protocol !== 'layercast.v7') fail('no subprotocol from ' + req.headers['sec-websocket-protocol']);
   let gotHello = false;
   ws.on('message', (data, isBinary) => {
     if (!isBinary) fail('text message');

@@ -2,7 +2,7 @@
 // The two peer messages the interop tests exchange, encoded by hand from the
 // byte format in src/wire/wire.h (an independent implementation of it).
 
-// The format's version is the WebSocket subprotocol's (layercast.v6);
+// The format's version is the WebSocket subprotocol's (layercast.v7);
 // a message is a 1-byte type and its body.
 const HELLO = 1;
 const TYPE_MAX = 12;

@@ -486,9 +486,9 @@ START_TEST(test_handshake_policy)
 	ck_assert_int_eq(ws_upgrade(loop, a.port, "/swarm", "chat", NULL, NULL, &b), 400);
 	ck_assert_int_eq(ws_upgrade(loop, a.port, "/swarm", NULL, NULL, NULL, &b), 400);
 	ck_assert_int_eq(ws_upgrade(loop, a.port, "/swarm", "http", NULL, NULL, &b), 400);
-	ck_assert_int_eq(ws_upgrade(loop, a.port, "/swarm", "layercast.v6", "https://evil.example",
+	ck_assert_int_eq(ws_upgrade(loop, a.port, "/swarm", "layercast.v7", "https://evil.example",
 				    NULL, &b), 403);
-	ck_assert_int_eq(ws_upgrade(loop, a.port, "/other", "layercast.v6", NULL, NULL, &b), 404);
+	ck_assert_int_eq(ws_upgrade(loop, a.port, "/other", "layercast.v7", NULL, NULL, &b), 404);
 	ck_assert_uint_eq(a.opens, 0);
 
 	struct net_stats st;
@@ -499,13 +499,13 @@ START_TEST(test_handshake_policy)
 	ck_assert_uint_eq(st.refused[NET_REF_HANDSHAKE], 0);
 
 	/* Accepted: with the allowed Origin, without any, and with
-	 * layercast.v6 anywhere in the offered list. */
+	 * layercast.v7 anywhere in the offered list. */
 	const char *ok_origin[] = { "https://ok.example", NULL, NULL };
-	const char *ok_proto[] = { "layercast.v6", "layercast.v6", "chat, layercast.v6" };
+	const char *ok_proto[] = { "layercast.v7", "layercast.v7", "chat, layercast.v7" };
 	for (int i = 0; i < 3; i++) {
 		int fd;
 		ck_assert_int_eq(ws_upgrade(loop, a.port, "/swarm", ok_proto[i], ok_origin[i], &fd, &b), 101);
-		ck_assert_ptr_nonnull(strcasestr((char *)b.data, "Sec-WebSocket-Protocol: layercast.v6\r\n"));
+		ck_assert_ptr_nonnull(strcasestr((char *)b.data, "Sec-WebSocket-Protocol: layercast.v7\r\n"));
 		ck_assert(wait_count(loop, &a.opens, (unsigned)i + 1, 5));
 		close(fd);
 		ck_assert(wait_count(loop, &a.closes, (unsigned)i + 1, 5));
@@ -1093,7 +1093,7 @@ START_TEST(test_hostile_clients)
 	/* 2. A valid handshake, then garbage frames (reserved opcode, RSV
 	 * bits): closed with 1002 by the frame parser, counted abnormal. */
 	unsigned closes0 = s.closes;
-	ck_assert_int_eq(ws_upgrade(loop, s.port, "/swarm", "layercast.v6", NULL, &fd, &b), 101);
+	ck_assert_int_eq(ws_upgrade(loop, s.port, "/swarm", "layercast.v7", NULL, &fd, &b), 101);
 	ck_assert(wait_count(loop, &s.opens, 2, 5));
 	static const uint8_t badframes[] = { 0xff, 0xff, 0xff, 0xff, 0x00, 0x01, 0x02, 0x03 };
 	raw_send(fd, badframes, sizeof badframes);
@@ -1108,7 +1108,7 @@ START_TEST(test_hostile_clients)
 	 * passes max_message, before it is all sent. */
 	static uint8_t big[40000], frame[40100];
 	closes0 = s.closes;
-	ck_assert_int_eq(ws_upgrade(loop, s.port, "/swarm", "layercast.v6", NULL, &fd, &b), 101);
+	ck_assert_int_eq(ws_upgrade(loop, s.port, "/swarm", "layercast.v7", NULL, &fd, &b), 101);
 	raw_send(fd, frame, ws_frame(frame, 2, false, big, sizeof big));
 	raw_send(fd, frame, ws_frame(frame, 0, false, big, sizeof big));
 	expect_close(loop, fd, &b, 1009);
@@ -1123,11 +1123,11 @@ START_TEST(test_hostile_clients)
 	uint8_t hello[512];
 	int hn = fill_hello(hello, sizeof hello, 77);
 	ck_assert_int_gt(hn, 8);
-	ck_assert_int_eq(ws_upgrade(loop, s.port, "/swarm", "layercast.v6", NULL, &fd, &b), 101);
+	ck_assert_int_eq(ws_upgrade(loop, s.port, "/swarm", "layercast.v7", NULL, &fd, &b), 101);
 	raw_send(fd, frame, ws_frame(frame, 2, true, hello, (size_t)hn - 3));
 	expect_close(loop, fd, &b, 1002);
 	close(fd);
-	ck_assert_int_eq(ws_upgrade(loop, s.port, "/swarm", "layercast.v6", NULL, &fd, &b), 101);
+	ck_assert_int_eq(ws_upgrade(loop, s.port, "/swarm", "layercast.v7", NULL, &fd, &b), 101);
 	uint8_t bad_role[512];
 	memcpy(bad_role, hello, (size_t)hn);
 	bad_role[WIRE_HDR_LEN + 2] = 0x80; /* HELLO.role: reserved bit */
@@ -1140,7 +1140,7 @@ START_TEST(test_hostile_clients)
 
 	/* 5. Wrong subprotocol and bad Origin, with the flow running. */
 	ck_assert_int_eq(ws_upgrade(loop, s.port, "/swarm", "chat", NULL, NULL, &b), 400);
-	ck_assert_int_eq(ws_upgrade(loop, s.port, "/swarm", "layercast.v6", "http://evil", NULL, &b), 403);
+	ck_assert_int_eq(ws_upgrade(loop, s.port, "/swarm", "layercast.v7", "http://evil", NULL, &b), 403);
 	net_get_stats(s.net, &st);
 	ck_assert_uint_eq(st.refused[NET_REF_SUBPROTOCOL], 1);
 	ck_assert_uint_eq(st.refused[NET_REF_ORIGIN], 1);
@@ -1148,7 +1148,7 @@ START_TEST(test_hostile_clients)
 	/* 6. A well-behaved raw client: a HELLO in three fragments, each sent
 	 * byte by byte with the loop running between the bytes, reassembled
 	 * into one message; the HELLO reply decodes; Close 1000 is answered. */
-	ck_assert_int_eq(ws_upgrade(loop, s.port, "/swarm", "layercast.v6", "https://ok.example",
+	ck_assert_int_eq(ws_upgrade(loop, s.port, "/swarm", "layercast.v7", "https://ok.example",
 				    &fd, &b), 101);
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -1397,7 +1397,7 @@ START_TEST(test_interop_ws_server)
 	ck_assert_int_eq(wait_child(loop, pid, 10), 0);
 	close(out);
 
-	/* A server that answers 101 without selecting layercast.v6: the
+	/* A server that answers 101 without selecting layercast.v7: the
 	 * dialling side refuses it, counts it, and never opens a link. */
 	char *argv2[] = { "node", LC_SOURCE_DIR "/tests/interop/server.js", "noproto", NULL };
 	pid = spawn(argv2, &out);

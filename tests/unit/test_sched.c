@@ -193,6 +193,12 @@ struct capture {
 	unsigned repair_count[128]; /* ... the blocks the last one asked for */
 	unsigned done[128];   /* DONE messages per link */
 	unsigned desc[128];   /* SEGMENT descriptors per link */
+	unsigned ndlog;       /* ... and the first 64, in order */
+	struct {
+		uint32_t link, segment;
+		uint8_t flags;
+		uint16_t width;
+	} dlog[64];
 	unsigned nplay;
 	uint32_t play_seg[64];
 	int play_level[64];
@@ -215,6 +221,10 @@ static int cap_send(void *ctx, uint32_t link, const struct wire_msg *m)
 		c->done[link]++;
 	if (m->type == WIRE_SEGMENT && link < 128)
 		c->desc[link]++;
+	if (m->type == WIRE_SEGMENT && c->ndlog < 64)
+		c->dlog[c->ndlog++] = (typeof(c->dlog[0])){ link, m->u.segment.segment,
+							    m->u.segment.flags,
+							    m->u.segment.layer[0].width };
 	if (m->type == WIRE_BLOCK && c->n < 512) {
 		c->link[c->n] = link;
 		c->b[c->n++] = m->u.block;
@@ -379,10 +389,10 @@ START_TEST(test_relay_lists)
 	sched_free(src);
 
 	/* A relay: the source on link 100, peers 11..15 on links 1..5, and on
-	 * link 6 a peer whose id has the low 32 bits of 12's (its tag). */
+	 * link 6 a peer whose id has the low 16 bits of 12's (its tag). */
 	struct sched *rel = peer_with_source(cap, 50);
 	for (uint32_t i = 1; i <= 6; i++) {
-		uint64_t id = i == 6 ? (1ULL << 32) | 12 : 10 + i;
+		uint64_t id = i == 6 ? (1ULL << 16) | 12 : 10 + i;
 		ck_assert_int_eq(sched_nbr_up(rel, i, false, 350, id, 0), 0);
 		subscribe(rel, i, 2, 0);
 	}
@@ -491,9 +501,11 @@ static void give_desc(struct sched *p, uint32_t link, uint32_t num, int64_t capt
 	static const uint8_t data[2048];
 	struct wire_msg m = { .type = WIRE_SEGMENT };
 	m.u.segment = (struct wire_segment){ .segment = num, .capture_us = capture_us,
-					     .duration_us = 1000000, .nlayers = 1 };
+					     .duration_us = 1000000, .flags = WIRE_SEG_FORMAT,
+					     .nlayers = 1 };
 	m.u.segment.layer[0] = (struct wire_layer_desc){ .size = sizeof data, .k = 4,
-							 .block_size = 512,
+							 .block_size = 512, .width = 320,
+							 .height = 180, .fps_milli = 30000,
 							 .hash = wire_hash64(data, sizeof data) };
 	ck_assert_int_eq(sched_on_message(p, link, &m, t, t), 0);
 }
@@ -1019,6 +1031,113 @@ START_TEST(test_newcomer_live_descriptors)
 }
 END_TEST
 
+/* The descriptors' logged to `link`, in order: FORMAT (1) or not (0) in a
+ * string, e.g. "100". */
+static const char *desc_formats(const struct capture *cap, uint32_t link)
+{
+	static char f[65];
+	unsigned n = 0;
+	for (unsigned i = 0; i < cap->ndlog; i++)
+		if (cap->dlog[i].link == link)
+			f[n++] = cap->dlog[i].flags & WIRE_SEG_FORMAT ? '1' : '0';
+	f[n] = 0;
+	return f;
+}
+
+static void add_format_seg(struct sched *src, uint32_t g, uint16_t width, int64_t t)
+{
+	static uint8_t l0[4000];
+	const uint8_t *payload[1] = { l0 };
+	struct wire_segment d = { .segment = g, .nlayers = 1, .duration_us = 1000000,
+				  .capture_us = t - 1000000 };
+	d.layer[0] = (struct wire_layer_desc){ .size = sizeof l0, .width = width,
+					       .height = 180, .fps_milli = 30000 };
+	ck_assert_int_eq(sched_add_segment(src, &d, payload, t), 0);
+	sched_tick(src, t, t);
+}
+
+/* A descriptor carries the picture format (FORMAT) only when it is not the
+ * last one its link carried: in the first on each link and after a change.
+ * A peer takes a descriptor without it from the link's last format, and
+ * refuses one on a link that never gave it. */
+START_TEST(test_descriptor_format)
+{
+	struct capture *cap = calloc(1, sizeof *cap);
+	cap->budget = 1000000;
+	struct sched *src = open_source(cap);
+	ck_assert_int_eq(sched_nbr_up(src, 1, false, 350, 101, 0), 0);
+	add_format_seg(src, 1, 320, 1000000);
+	add_format_seg(src, 2, 320, 2000000);
+	ck_assert_str_eq(desc_formats(cap, 1), "10");
+	ck_assert_uint_eq(cap->dlog[1].width, 0); /* not sent, zero */
+	/* A new link gets the live ones, the first with the format. */
+	ck_assert_int_eq(sched_nbr_up(src, 2, false, 350, 102, 2100000), 0);
+	ck_assert_str_eq(desc_formats(cap, 2), "10");
+	/* The format changes: both links get it again, once. */
+	add_format_seg(src, 3, 640, 3000000);
+	add_format_seg(src, 4, 640, 4000000);
+	ck_assert_str_eq(desc_formats(cap, 1), "1010");
+	ck_assert_str_eq(desc_formats(cap, 2), "1010");
+	/* A link that goes down and comes back starts over. */
+	sched_nbr_down(src, 1, 4100000);
+	ck_assert_int_eq(sched_nbr_up(src, 1, false, 350, 101, 4200000), 0);
+	ck_assert_uint_ge(strlen(desc_formats(cap, 1)), 5);
+	ck_assert_int_eq(desc_formats(cap, 1)[4], '1');
+	sched_free(src);
+
+	/* A peer without a link to the source: link 5 tells it, link 6 and
+	 * then 7 hear of the segments from it. */
+	memset(cap, 0, sizeof *cap);
+	cap->budget = 1000000;
+	struct sched *p = peer_with_source(cap, 350);
+	sched_nbr_down(p, 100, 0);
+	for (uint32_t link = 5; link <= 6; link++)
+		ck_assert_int_eq(sched_nbr_up(p, link, false, 350, 200 + link, 0), 0);
+	struct wire_msg sub = { .type = WIRE_SUBSCRIBE };
+	sub.u.subscribe = (struct wire_subscribe){ .level = 0, .cap = 7 };
+	ck_assert_int_eq(sched_on_message(p, 6, &sub, 0, 0), 0);
+	static const uint8_t data[2048];
+	struct wire_msg m = { .type = WIRE_SEGMENT };
+	m.u.segment = (struct wire_segment){ .segment = 2, .capture_us = 1000000,
+					     .duration_us = 1000000, .nlayers = 1 };
+	m.u.segment.layer[0] = (struct wire_layer_desc){ .size = sizeof data, .k = 4,
+							 .block_size = 512,
+							 .hash = wire_hash64(data, sizeof data) };
+	int64_t t = 1500000;
+	ck_assert_int_lt(sched_on_message(p, 5, &m, t, t), 0); /* no format yet */
+	m.u.segment.flags = WIRE_SEG_FORMAT;
+	m.u.segment.layer[0].width = 320;
+	m.u.segment.layer[0].height = 180;
+	m.u.segment.layer[0].fps_milli = 30000;
+	ck_assert_int_eq(sched_on_message(p, 5, &m, t, t), 0);
+	/* Segment 1, the format left out: the link's. */
+	m.u.segment.segment = 1;
+	m.u.segment.capture_us = 0;
+	m.u.segment.flags = 0;
+	m.u.segment.layer[0].width = m.u.segment.layer[0].height = 0;
+	m.u.segment.layer[0].fps_milli = 0;
+	ck_assert_int_eq(sched_on_message(p, 5, &m, t, t), 0);
+	ck_assert_str_eq(desc_formats(cap, 6), "10");
+	/* One layer more than the link's format: refused. */
+	m.u.segment.segment = 3;
+	m.u.segment.nlayers = 2;
+	m.u.segment.layer[1] = m.u.segment.layer[0];
+	ck_assert_int_lt(sched_on_message(p, 5, &m, t, t), 0);
+	/* Link 7 comes up and wants descriptors: segment 1 first, whole,
+	 * with the format it had from link 5. */
+	ck_assert_int_eq(sched_nbr_up(p, 7, false, 350, 207, t), 0);
+	ck_assert_int_eq(sched_on_message(p, 7, &sub, t, t), 0);
+	ck_assert_str_eq(desc_formats(cap, 7), "10");
+	for (unsigned i = 0; i < cap->ndlog; i++)
+		if (cap->dlog[i].link == 7 && cap->dlog[i].flags & WIRE_SEG_FORMAT) {
+			ck_assert_uint_eq(cap->dlog[i].segment, 1);
+			ck_assert_uint_eq(cap->dlog[i].width, 320);
+		}
+	sched_free(p);
+	free(cap);
+}
+END_TEST
+
 /* Continuity of a node since it joined: segments on time / played. */
 static double continuity(const struct sim_node_stats *st);
 
@@ -1152,6 +1271,7 @@ Suite *suite_sched(void)
 	tcase_add_test(tc, test_relay_lists_deadline);
 	tcase_add_test(tc, test_newcomer_descriptors);
 	tcase_add_test(tc, test_newcomer_live_descriptors);
+	tcase_add_test(tc, test_descriptor_format);
 	tcase_add_test(tc, test_have_newcomers);
 	tcase_add_test(tc, test_start_first_deadline);
 	tcase_add_test(tc, test_blocks_before_descriptor);

@@ -138,11 +138,11 @@ START_TEST(test_roundtrip)
 		ck_assert_msg(msg_eq(&msg, &msg2), "sample %u differs", i);
 		/* Zero copy: coef and payload point into the input. A systematic
 		 * block's coefficients are its index (1 byte); a relay list
-		 * (1 + 8n bytes) comes between them and the payload. */
+		 * (1 + 2n bytes) comes between them and the payload. */
 		if (msg.type == WIRE_BLOCK) {
 			const struct wire_block *b = &msg2.u.block;
 			size_t c = b->flags & WIRE_BLOCK_SYSTEMATIC ? 1 : b->k;
-			size_t d = b->flags & WIRE_BLOCK_DESTS ? 1 + 4 * (size_t)b->ndest : 0;
+			size_t d = b->flags & WIRE_BLOCK_DESTS ? 1 + 2 * (size_t)b->ndest : 0;
 			if (!(b->flags & WIRE_BLOCK_SYSTEMATIC))
 				ck_assert_ptr_eq(b->coef, buf + WIRE_HDR_LEN + WIRE_BLOCK_HEAD);
 			ck_assert_ptr_eq(b->payload, buf + WIRE_HDR_LEN + WIRE_BLOCK_HEAD + c + d);
@@ -298,6 +298,35 @@ START_TEST(test_golden)
 	n = encode_sample(22);
 	ck_assert_uint_eq(n, sizeof sub);
 	ck_assert(!memcmp(buf, sub, n));
+
+	static const uint8_t dests[] = {
+		0x05,                               /* BLOCK */
+		0x00, 0x29, 0x38,                   /* seg 41, layer 0 | (FWD|SYS|DESTS) << 3 */
+		0x03,                               /* k - 1 = 3 */
+		0x02,                               /* index 2 */
+		0x03, 0x07, 0x08, 0x00, 0x00, 0xff, 0xff, /* 3 tags of 2 bytes */
+	};
+	n = encode_sample(35);
+	ck_assert_uint_eq(n, sizeof dests + 3);
+	ck_assert(!memcmp(buf, dests, sizeof dests));
+
+	/* A descriptor without FORMAT: 15 bytes a layer. */
+	static const uint8_t seg[] = {
+		0x08,                                           /* SEGMENT */
+		0x00, 0x00, 0x00, 0x4e,                         /* seg 78 */
+		0x00, 0x06, 0x0a, 0x24, 0x18, 0x2d, 0x82, 0x40, /* capture */
+		0x00, 0x0f, 0x42, 0x40,                         /* duration 1 s */
+		0x00, 0x02,                                     /* flags, nlayers */
+		0x00, 0x00, 0x23, 0x28, 0x07, 0x05, 0x78,       /* 9000, k 8, B 1400 */
+		0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x11, 0x11, /* hash */
+		0x00, 0x00, 0x0f, 0xa0, 0x03, 0x05, 0x78,       /* 4000, k 4, B 1400 */
+		0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x22, 0x22, /* hash */
+	};
+	n = encode_sample(37);
+	ck_assert_uint_eq(n, sizeof seg);
+	ck_assert(!memcmp(buf, seg, n));
+	/* With FORMAT, 23: sample 25 has 4 layers. */
+	ck_assert_uint_eq(encode_sample(25), WIRE_HDR_LEN + 18 + 4 * WIRE_LAYER_FMT_LEN);
 }
 END_TEST
 
@@ -534,23 +563,24 @@ START_TEST(test_bad_fields_block)
 END_TEST
 
 /* A relay list: sample 35 (layer 0) is systematic with index 4, ndest 5
- * (3), tags 6, 10 and 14 (0x05060708, 0, 0xffffffff), payload 18 (B = 3). */
+ * (3), tags 6, 8 and 10 (0x0708, 0, 0xffff), payload 12 (B = 3). */
 START_TEST(test_bad_fields_dests)
 {
 	PATCH(35, 2, LC_ERANGE, (WIRE_BLOCK_SYSTEMATIC | WIRE_BLOCK_DESTS) << 3); /* not FORWARD */
 	/* Without the flag, the list is payload. */
 	PATCH(35, 2, 0, (WIRE_BLOCK_SYSTEMATIC | WIRE_BLOCK_FORWARD) << 3);
-	ck_assert_uint_eq(msg2.u.block.block_size, 3 + 13);
+	ck_assert_uint_eq(msg2.u.block.block_size, 3 + 7);
 	PATCH(35, 5, LC_ERANGE, 0);
 	PATCH(35, 5, LC_ERANGE, WIRE_DEST_MAX + 1);
 	PATCH(35, 5, LC_ERANGE, 0xff);
 	PATCH(35, 5, 0, 2);                   /* the third tag is payload */
-	ck_assert_uint_eq(msg2.u.block.block_size, 3 + 4);
-	PATCH(35, 5, LC_ETRUNC, 4);           /* nothing left after 4 tags */
-	PATCH(35, 5, LC_ETRUNC, 5);
-	PATCH(35, 10, LC_ERANGE, 5, 6, 7, 8); /* the first tag again */
-	PATCH(35, 14, LC_ERANGE, 0, 0, 0, 0); /* the second again */
-	PATCH(35, 14, 0, 0, 0, 0, 2);
+	ck_assert_uint_eq(msg2.u.block.block_size, 3 + 2);
+	PATCH(35, 5, LC_ETRUNC, 5);           /* 10 bytes of tags, 9 left */
+	PATCH(35, 5, LC_ETRUNC, 6);
+	PATCH(35, 10, LC_ERANGE, 7, 8);       /* the first tag again */
+	PATCH(35, 10, LC_ERANGE, 0, 0);       /* the second again */
+	PATCH(35, 10, 0, 0, 2);
+	ck_assert_uint_eq(msg2.u.block.dest[2], 2);
 	/* The encoder holds the same rules. */
 	ck_assert(wire_sample(35, &msg, unit));
 	msg.u.block.flags &= (uint8_t)~WIRE_BLOCK_DESTS;
@@ -629,31 +659,42 @@ END_TEST
 
 START_TEST(test_bad_fields_segment)
 {
-	/* Sample 25: seg 0, capture 4, duration 12, flags 16, nlayers 17,
-	 * layer l at 18 + 26 l: size +0, k +4, B +6, width +10, height +12,
-	 * fps +14, hash +18. */
+	/* Sample 25 (FORMAT): seg 0, capture 4, duration 12, flags 16,
+	 * nlayers 17, layer l at 18 + 23 l: size +0, k - 1 +4, B +5, hash +7,
+	 * width +15, height +17, fps +19. */
 	PATCH(25, 12, LC_ERANGE, 0, 0, 0, 0);
 	PATCH(25, 12, LC_ERANGE, 0x03, 0x93, 0x87, 0x01);  /* 60000001 */
 	PATCH(25, 12, 0, 0x03, 0x93, 0x87, 0x00);
-	PATCH(25, 16, LC_ERANGE, 0x02);
-	PATCH(25, 16, 0, 0x00);
+	PATCH(25, 16, LC_ERANGE, 0x04 | WIRE_SEG_FORMAT);
+	PATCH(25, 16, LC_ERANGE, 0x80 | WIRE_SEG_FORMAT);
+	PATCH(25, 16, 0, WIRE_SEG_FORMAT);
+	PATCH(25, 16, LC_EPROTO, 0x00);       /* 4 layers of 15 bytes: 32 over */
 	PATCH(25, 17, LC_ERANGE, WIRE_LAYERS_MAX + 1);
 	PATCH(25, 17, LC_ETRUNC, 5);
 	PATCH(25, 17, LC_EPROTO, 3);
 	for (unsigned l = 0; l < 4; l++) {
-		size_t o = 18 + 26 * l;
-		PATCH(25, o + 4, LC_ERANGE, 0, 0);
-		PATCH(25, o + 4, LC_ERANGE, 0x01, 0x01);
-		PATCH(25, o + 6, LC_ERANGE, 0, 0, 0, 0);
-		PATCH(25, o + 6, LC_ERANGE, 0, 1, 0, 1);
+		size_t o = 18 + WIRE_LAYER_FMT_LEN * l;
+		PATCH(25, o + 4, LC_ERANGE, 0);                 /* k 1: size > B */
+		PATCH(25, o + 4, 0, 0xff);                      /* k 256 */
+		PATCH(25, o + 5, LC_ERANGE, 0, 0);
+		PATCH(25, o + 5, LC_ERANGE, 0, 1);              /* size > k */
 		PATCH(25, o + 0, LC_ERANGE, 0xff, 0xff, 0xff, 0xff);
-		PATCH(25, o + 10, LC_ERANGE, 0, 0);
-		PATCH(25, o + 12, LC_ERANGE, 0, 0);
-		PATCH(25, o + 14, LC_ERANGE, 0, 0, 0, 0);
-		PATCH(25, o + 14, LC_ERANGE, 0, 0x0f, 0x42, 0x41);  /* 1000001 */
-		PATCH(25, o + 14, 0, 0, 0x0f, 0x42, 0x40);
-		PATCH(25, o + 18, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+		PATCH(25, o + 7, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+		PATCH(25, o + 15, LC_ERANGE, 0, 0);
+		PATCH(25, o + 17, LC_ERANGE, 0, 0);
+		PATCH(25, o + 19, LC_ERANGE, 0, 0, 0, 0);
+		PATCH(25, o + 19, LC_ERANGE, 0, 0x0f, 0x42, 0x41);  /* 1000001 */
+		PATCH(25, o + 19, 0, 0, 0x0f, 0x42, 0x40);
 	}
+	/* Sample 37 (no FORMAT): 2 layers at 18 + 15 l. FORMAT set would
+	 * need 16 bytes more. */
+	PATCH(37, 16, LC_ETRUNC, WIRE_SEG_FORMAT);
+	PATCH(37, 16, 0, WIRE_SEG_KEYFRAME);
+	PATCH(37, 17, LC_EPROTO, 1);
+	PATCH(37, 17, LC_ETRUNC, 3);
+	PATCH(37, 18 + WIRE_LAYER_LEN + 5, LC_ERANGE, 0, 0);
+	PATCH(37, 18 + WIRE_LAYER_LEN + 4, LC_ERANGE, 1);  /* 4000 > 2 * 1400 */
+	PATCH(37, 18 + WIRE_LAYER_LEN + 4, 0, 2);
 	/* size == k * B is the largest valid size: layer 0 is k 8, B 1400. */
 	PATCH(25, 18, 0, 0, 0, 0x2b, 0xc0);
 	PATCH(25, 18, LC_ERANGE, 0, 0, 0x2b, 0xc1);
@@ -721,6 +762,15 @@ START_TEST(test_encode_invalid)
 	wire_sample(25, &msg, unit);
 	msg.u.segment.nlayers = 0;
 	ck_assert_int_eq(wire_encode(&msg, buf, sizeof buf), LC_ERANGE);
+	/* A format without FORMAT, none with it. */
+	wire_sample(37, &msg, unit);
+	msg.u.segment.layer[1].fps_milli = 30000;
+	ck_assert_int_eq(wire_encode(&msg, buf, sizeof buf), LC_ERANGE);
+	msg.u.segment.flags = WIRE_SEG_FORMAT;
+	ck_assert_int_eq(wire_encode(&msg, buf, sizeof buf), LC_ERANGE);
+	wire_sample(25, &msg, unit);
+	msg.u.segment.layer[3].height = 0;
+	ck_assert_int_eq(wire_encode(&msg, buf, sizeof buf), LC_ERANGE);
 	wire_sample(21, &msg, unit);
 	msg.u.subscribe.cap = 2;
 	ck_assert_int_eq(wire_encode(&msg, buf, sizeof buf), LC_ERANGE);
@@ -765,7 +815,7 @@ START_TEST(test_block_head)
 		int h = wire_encode_block_head(&b, buf2, n);
 		ck_assert_int_eq(h, WIRE_HDR_LEN + WIRE_BLOCK_HEAD +
 					    (b.flags & WIRE_BLOCK_SYSTEMATIC ? 1 : b.k) +
-					    (b.flags & WIRE_BLOCK_DESTS ? 1 + 4 * b.ndest : 0));
+					    (b.flags & WIRE_BLOCK_DESTS ? 1 + 2 * b.ndest : 0));
 		memcpy(buf2 + h, msg.u.block.payload, b.block_size);
 		ck_assert(!memcmp(buf, buf2, n));
 		ck_assert_int_eq(wire_encode_block_head(&b, buf2, n - 1), LC_EFULL);

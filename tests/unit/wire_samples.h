@@ -197,20 +197,20 @@ static bool wire_sample(unsigned i, struct wire_msg *m, uint8_t *coef_unit)
 		m->u.subscribe.level = WIRE_LEVEL_NONE;
 		m->u.subscribe.cap = 3;
 		return true;
-	case 23: /* SEGMENT, minimal */
+	case 23: /* SEGMENT, minimal: no FORMAT */
 		m->type = WIRE_SEGMENT;
 		m->u.segment.capture_us = INT64_MIN;
 		m->u.segment.duration_us = 1;
 		m->u.segment.nlayers = 1;
 		m->u.segment.layer[0] = (struct wire_layer_desc){ .size = 0, .k = 1,
-			.block_size = 1, .width = 1, .height = 1, .fps_milli = 1 };
+			.block_size = 1 };
 		return true;
 	case 24: /* SEGMENT, maximal */
 		m->type = WIRE_SEGMENT;
 		m->u.segment.segment = UINT32_MAX;
 		m->u.segment.capture_us = INT64_MAX;
 		m->u.segment.duration_us = WIRE_DURATION_MAX;
-		m->u.segment.flags = WIRE_SEG_KEYFRAME;
+		m->u.segment.flags = WIRE_SEG_KEYFRAME | WIRE_SEG_FORMAT;
 		m->u.segment.nlayers = WIRE_LAYERS_MAX;
 		for (unsigned l = 0; l < WIRE_LAYERS_MAX; l++)
 			m->u.segment.layer[l] = (struct wire_layer_desc){
@@ -224,7 +224,7 @@ static bool wire_sample(unsigned i, struct wire_msg *m, uint8_t *coef_unit)
 		m->u.segment.segment = 77;
 		m->u.segment.capture_us = 1700000000000000LL;
 		m->u.segment.duration_us = 1000000;
-		m->u.segment.flags = WIRE_SEG_KEYFRAME;
+		m->u.segment.flags = WIRE_SEG_KEYFRAME | WIRE_SEG_FORMAT;
 		m->u.segment.nlayers = 4;
 		m->u.segment.layer[0] = (struct wire_layer_desc){ 9000, 8, 1400, 320, 180, 7500, 0x1111 };
 		m->u.segment.layer[1] = (struct wire_layer_desc){ 4000, 4, 1400, 320, 180, 15000, 0x2222 };
@@ -283,7 +283,7 @@ static bool wire_sample(unsigned i, struct wire_msg *m, uint8_t *coef_unit)
 			.flags = WIRE_BLOCK_FORWARD | WIRE_BLOCK_SYSTEMATIC | WIRE_BLOCK_DESTS,
 			.k = 4, .block_size = 3, .coef = coef_unit,
 			.payload = ws_payload, .ndest = 3,
-			.dest = { 0x05060708u, 0, UINT32_MAX } };
+			.dest = { 0x0708, 0, UINT16_MAX } };
 		return true;
 	case 36: /* BLOCK, dense, forward to the most listed peers */
 		m->type = WIRE_BLOCK;
@@ -292,7 +292,18 @@ static bool wire_sample(unsigned i, struct wire_msg *m, uint8_t *coef_unit)
 			.block_size = 64, .coef = ws_coef,
 			.payload = ws_payload, .ndest = WIRE_DEST_MAX };
 		for (unsigned j = 0; j < WIRE_DEST_MAX; j++)
-			m->u.block.dest[j] = 1000 + j;
+			m->u.block.dest[j] = (uint16_t)(1000 + j);
+		return true;
+	case 37: /* SEGMENT, the next of a ladder: the link has its format */
+		m->type = WIRE_SEGMENT;
+		m->u.segment.segment = 78;
+		m->u.segment.capture_us = 1700000001000000LL;
+		m->u.segment.duration_us = 1000000;
+		m->u.segment.nlayers = 2;
+		m->u.segment.layer[0] = (struct wire_layer_desc){ .size = 9000, .k = 8,
+			.block_size = 1400, .hash = 0x1111 };
+		m->u.segment.layer[1] = (struct wire_layer_desc){ .size = 4000, .k = 4,
+			.block_size = 1400, .hash = 0x2222 };
 		return true;
 	}
 	return false;
