@@ -106,6 +106,7 @@ struct nbr {
 	int64_t up_us;           /* neighbour since */
 	uint64_t blocks_in, blocks_useful, blocks_out; /* on this link */
 	struct seg_fmt fmt_tx, fmt_rx; /* the last format sent, received */
+	uint32_t desc_sent[SCHED_WINDOW]; /* per slot: segment + 1 whose descriptor we sent */
 };
 
 struct fwd {
@@ -473,7 +474,10 @@ static void send_segment_desc(struct sched *s, int n, const struct seg *g)
 			d->layer[l].fps_milli = 0;
 		}
 	}
-	if (send_msg(s, n, &m) == 0 && (d->flags & WIRE_SEG_FORMAT))
+	if (send_msg(s, n, &m))
+		return;
+	nb->desc_sent[g->num % SCHED_WINDOW] = g->num + 1;
+	if (d->flags & WIRE_SEG_FORMAT)
 		nb->fmt_tx = f;
 }
 
@@ -1651,9 +1655,11 @@ int sched_on_message(struct sched *s, uint32_t link, const struct wire_msg *m, i
 		if (!s->cfg.source && !s->nbr[n].is_source && !s->nbr[n].hears_source &&
 		    (!s->nbr[n].subscribed || heard))
 			/* Without a link to the source it learns the live
-			 * segments from us (again, if it lost that link). */
+			 * segments from us (again, if it lost that link), but
+			 * for those we relayed to it already. */
 			for (int i = 0; i < SCHED_WINDOW; i++)
-				if (s->seg[i].used && s->seg[i].have_desc && !seg_stale(s, s->seg[i].num)) {
+				if (s->seg[i].used && s->seg[i].have_desc && !seg_stale(s, s->seg[i].num) &&
+				    s->nbr[n].desc_sent[i] != s->seg[i].num + 1) {
 					nbr_knows(&s->nbr[n], s->seg[i].num);
 					send_segment_desc(s, n, &s->seg[i]);
 				}

@@ -1085,13 +1085,13 @@ START_TEST(test_descriptor_format)
 	ck_assert_int_eq(desc_formats(cap, 1)[4], '1');
 	sched_free(src);
 
-	/* A peer without a link to the source: link 5 tells it, link 6 and
-	 * then 7 hear of the segments from it. */
+	/* A peer without a link to the source: link 5 tells it, links 6 and
+	 * 8 and then 7 hear of the segments from it (8 subscribes late). */
 	memset(cap, 0, sizeof *cap);
 	cap->budget = 1000000;
 	struct sched *p = peer_with_source(cap, 350);
 	sched_nbr_down(p, 100, 0);
-	for (uint32_t link = 5; link <= 6; link++)
+	for (uint32_t link = 5; link <= 8; link += link == 6 ? 2 : 1)
 		ck_assert_int_eq(sched_nbr_up(p, link, false, 350, 200 + link, 0), 0);
 	struct wire_msg sub = { .type = WIRE_SUBSCRIBE };
 	sub.u.subscribe = (struct wire_subscribe){ .level = 0, .cap = 7 };
@@ -1118,6 +1118,10 @@ START_TEST(test_descriptor_format)
 	m.u.segment.layer[0].fps_milli = 0;
 	ck_assert_int_eq(sched_on_message(p, 5, &m, t, t), 0);
 	ck_assert_str_eq(desc_formats(cap, 6), "10");
+	/* Link 8 had them relayed before its SUBSCRIBE: not again after. */
+	ck_assert_str_eq(desc_formats(cap, 8), "10");
+	ck_assert_int_eq(sched_on_message(p, 8, &sub, t, t), 0);
+	ck_assert_str_eq(desc_formats(cap, 8), "10");
 	/* One layer more than the link's format: refused. */
 	m.u.segment.segment = 3;
 	m.u.segment.nlayers = 2;
