@@ -449,6 +449,23 @@ static void fmt_of(const struct wire_segment *d, struct seg_fmt *f)
 	}
 }
 
+/* The inverse: f's format into d's layers, FORMAT set; or, with f NULL,
+ * none (zero, FORMAT clear), as a descriptor without it carries. */
+static void fmt_put(const struct seg_fmt *f, struct wire_segment *d)
+{
+	static const struct seg_fmt zero;
+	if (f)
+		d->flags |= WIRE_SEG_FORMAT;
+	else
+		d->flags &= (uint8_t)~WIRE_SEG_FORMAT;
+	f = f ? f : &zero;
+	for (unsigned l = 0; l < d->nlayers; l++) {
+		d->layer[l].width = f->width[l];
+		d->layer[l].height = f->height[l];
+		d->layer[l].fps_milli = f->fps_milli[l];
+	}
+}
+
 /* A descriptor to neighbour n (every neighbour if n < 0), with the format
  * only if it is not the last one the link carried. g->desc always has it. */
 static void send_segment_desc(struct sched *s, int n, const struct seg *g)
@@ -467,13 +484,8 @@ static void send_segment_desc(struct sched *s, int n, const struct seg *g)
 	struct seg_fmt f;
 	*d = g->desc;
 	fmt_of(d, &f);
-	if (!memcmp(&f, &nb->fmt_tx, sizeof f)) {
-		d->flags &= (uint8_t)~WIRE_SEG_FORMAT;
-		for (unsigned l = 0; l < d->nlayers; l++) {
-			d->layer[l].width = d->layer[l].height = 0;
-			d->layer[l].fps_milli = 0;
-		}
-	}
+	if (!memcmp(&f, &nb->fmt_tx, sizeof f))
+		fmt_put(NULL, d);
 	if (send_msg(s, n, &m))
 		return;
 	nb->desc_sent[g->num % SCHED_WINDOW] = g->num + 1;
@@ -1464,18 +1476,12 @@ static int on_segment(struct sched *s, int n, const struct wire_segment *wd, int
 	struct nbr *nb = &s->nbr[n];
 	struct wire_segment full = *wd;
 	const struct wire_segment *d = &full;
-	if (wd->flags & WIRE_SEG_FORMAT) {
+	if (wd->flags & WIRE_SEG_FORMAT)
 		fmt_of(wd, &nb->fmt_rx);
-	} else {
-		if (nb->fmt_rx.nlayers != wd->nlayers)
-			return LC_EPROTO;
-		full.flags |= WIRE_SEG_FORMAT;
-		for (unsigned l = 0; l < full.nlayers; l++) {
-			full.layer[l].width = nb->fmt_rx.width[l];
-			full.layer[l].height = nb->fmt_rx.height[l];
-			full.layer[l].fps_milli = nb->fmt_rx.fps_milli[l];
-		}
-	}
+	else if (nb->fmt_rx.nlayers != wd->nlayers)
+		return LC_EPROTO;
+	else
+		fmt_put(&nb->fmt_rx, &full);
 	nbr_knows(nb, d->segment);
 	if (s->cfg.source)
 		return 0;

@@ -1004,24 +1004,30 @@ END_TEST
 
 /* The source tells a new neighbour the live segments alone, not those past
  * their deadline that it still holds. */
+/* Source: segment g of one 4000-byte layer, width x 180 at 30 fps,
+ * captured in the second before t and added at t. */
+static void add_format_seg(struct sched *src, uint32_t g, uint16_t width, int64_t t)
+{
+	static uint8_t l0[4000];
+	const uint8_t *payload[1] = { l0 };
+	struct wire_segment d = { .segment = g, .nlayers = 1, .duration_us = 1000000,
+				  .capture_us = t - 1000000 };
+	d.layer[0] = (struct wire_layer_desc){ .size = sizeof l0, .width = width,
+					       .height = 180, .fps_milli = 30000 };
+	ck_assert_int_eq(sched_add_segment(src, &d, payload, t), 0);
+	sched_tick(src, t, t);
+}
+
 START_TEST(test_newcomer_live_descriptors)
 {
 	struct capture *cap = calloc(1, sizeof *cap);
 	cap->budget = 1000000;
 	struct sched *src = open_source(cap);
 	ck_assert_int_eq(sched_nbr_up(src, 1, false, 350, 101, 0), 0);
-	static uint8_t l0[4000];
-	const uint8_t *payload[1] = { l0 };
 	/* Segments 1..5 captured at 0..4 s, each ready 1 s later: at 5.5 s the
 	 * deadlines (capture + 2.8 s) of 1..3 have passed; 4 and 5 are live. */
-	for (uint32_t g = 1; g <= 5; g++) {
-		int64_t t = (int64_t)g * 1000000;
-		struct wire_segment d = { .segment = g, .nlayers = 1, .duration_us = 1000000,
-					  .capture_us = t - 1000000 };
-		d.layer[0].size = sizeof l0;
-		ck_assert_int_eq(sched_add_segment(src, &d, payload, t), 0);
-		sched_tick(src, t, t);
-	}
+	for (uint32_t g = 1; g <= 5; g++)
+		add_format_seg(src, g, 320, (int64_t)g * 1000000);
 	int64_t t = 5500000;
 	sched_tick(src, t, t);
 	ck_assert_int_eq(sched_nbr_up(src, 2, false, 350, 102, t), 0);
@@ -1042,18 +1048,6 @@ static const char *desc_formats(const struct capture *cap, uint32_t link)
 			f[n++] = cap->dlog[i].flags & WIRE_SEG_FORMAT ? '1' : '0';
 	f[n] = 0;
 	return f;
-}
-
-static void add_format_seg(struct sched *src, uint32_t g, uint16_t width, int64_t t)
-{
-	static uint8_t l0[4000];
-	const uint8_t *payload[1] = { l0 };
-	struct wire_segment d = { .segment = g, .nlayers = 1, .duration_us = 1000000,
-				  .capture_us = t - 1000000 };
-	d.layer[0] = (struct wire_layer_desc){ .size = sizeof l0, .width = width,
-					       .height = 180, .fps_milli = 30000 };
-	ck_assert_int_eq(sched_add_segment(src, &d, payload, t), 0);
-	sched_tick(src, t, t);
 }
 
 /* A descriptor carries the picture format (FORMAT) only when it is not the
